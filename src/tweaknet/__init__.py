@@ -1,0 +1,21 @@
+"""tweaknet: the techniques that make deep networks train, on NumPy, with Keras 3's API.
+
+``import tweaknet as keras`` runs the book's Keras code.
+"""
+from . import activations, callbacks, config, initializers, layers, losses, models, optimizers, utils
+from .layers import Input
+from .models import Sequential
+
+backend = config  # keras.backend.floatx() and friends
+
+__version__ = "0.1.0"
+__all__ = ["Sequential", "Input", "activations", "callbacks", "config", "initializers", "layers", "losses",
+           "models", "optimizers", "utils", "datasets"]
+
+
+def __getattr__(name):
+    # datasets is imported lazily: it is not needed to train a model.
+    if name == "datasets":
+        import importlib
+        return importlib.import_module(".datasets", __name__)
+    raise AttributeError(f"module 'tweaknet' has no attribute {name!r}")

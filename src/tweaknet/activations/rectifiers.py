@@ -1,0 +1,137 @@
+"""The ReLU family of the chapter's Figures 5-9 to 5-11: ReLU, leaky ReLU, ELU, SELU and softplus.
+
+Derivative at exactly 0: 0 for ReLU and leaky ReLU's positive branch is taken for x > 0 only,
+as Keras/TensorFlow and PyTorch do (the book notes any value works; we match the frameworks).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import register
+from ..validation import check_number
+from .base import Activation, exported
+from .s_shaped import stable_sigmoid
+
+
+@register("activation", "relu")
+class Relu(Activation):
+    """Rectified linear unit ``max(x, 0)`` (Glorot, Bordes & Bengio 2011).
+
+    Keras's optional arguments: ``negative_slope`` (0.0), ``max_value`` (None), ``threshold`` (0.0):
+    ``y = x if x > threshold else negative_slope * (x - threshold)``, then ``min(y, max_value)``.
+    """
+
+    def __init__(self, negative_slope=0.0, max_value=None, threshold=0.0):
+        self.negative_slope = check_number("negative_slope", negative_slope, low=0)
+        self.max_value = check_number("max_value", max_value, low=0, allow_none=True)
+        self.threshold = check_number("threshold", threshold)
+
+    def _plain(self):
+        return self.negative_slope == 0.0 and self.max_value is None and self.threshold == 0.0
+
+    def __call__(self, x):
+        if self._plain():
+            return np.maximum(x, 0.0).astype(np.result_type(x, np.float32), copy=False)
+        y = np.where(x > self.threshold, x, self.negative_slope * (x - self.threshold))
+        return y if self.max_value is None else np.minimum(y, self.max_value)
+
+    def backward(self, x, y, dy):
+        if self._plain():
+            return dy * (x > 0)
+        slope = np.where(x > self.threshold, 1.0, self.negative_slope)
+        if self.max_value is not None:
+            slope = np.where(x >= self.max_value, 0.0, slope)
+        return dy * slope.astype(dy.dtype, copy=False)
+
+    def get_config(self):
+        return {"negative_slope": self.negative_slope, "max_value": self.max_value, "threshold": self.threshold}
+
+
+@register("activation", "leaky_relu")
+class LeakyRelu(Activation):
+    """Leaky ReLU ``x if x > 0 else negative_slope * x`` (Maas et al. 2013; Xu et al. 2015).
+
+    Keras's function default ``negative_slope`` is 0.2, its ``LeakyReLU`` layer's is 0.3;
+    PyTorch's ``nn.LeakyReLU`` uses 0.01.
+    """
+
+    def __init__(self, negative_slope=0.2):
+        self.negative_slope = check_number("negative_slope", negative_slope, low=0)
+
+    def __call__(self, x):
+        return np.where(x > 0, x, self.negative_slope * x).astype(np.result_type(x, np.float32), copy=False)
+
+    def backward(self, x, y, dy):
+        return np.where(x > 0, dy, self.negative_slope * dy)
+
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
+
+
+@register("activation", "elu")
+class Elu(Activation):
+    """Exponential linear unit ``x if x > 0 else alpha (e^x - 1)`` (Clevert et al. 2016); alpha=1.0.
+
+    Derivative ``1`` for x > 0, ``alpha e^x = y + alpha`` otherwise.  ``expm1`` on ``min(x, 0)``
+    keeps it exact near 0 and free of overflow.
+    """
+
+    def __init__(self, alpha=1.0):
+        self.alpha = check_number("alpha", alpha)
+
+    def __call__(self, x):
+        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0.0))).astype(
+            np.result_type(x, np.float32), copy=False)
+
+    def backward(self, x, y, dy):
+        return np.where(x > 0, dy, dy * (y + self.alpha))
+
+    def get_config(self):
+        return {"alpha": self.alpha}
+
+
+@register("activation", "selu")
+class Selu(Activation):
+    """Scaled ELU ``scale * elu(x, alpha)`` with alpha=1.67326324, scale=1.05070098 (Klambauer et al. 2017)."""
+
+    alpha = 1.6732632423543772848170429916717
+    scale = 1.0507009873554804934193349852946
+
+    def __call__(self, x):
+        return (self.scale * np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0.0)))).astype(
+            np.result_type(x, np.float32), copy=False)
+
+    def backward(self, x, y, dy):
+        return np.where(x > 0, self.scale * dy, dy * (y + self.scale * self.alpha))
+
+
+@register("activation", "softplus")
+class Softplus(Activation):
+    """Softplus ``log(1 + e^x)`` (Dugas et al. 2001), computed as ``max(x, 0) + log1p(e^-|x|)``; derivative S(x)."""
+
+    def __call__(self, x):
+        return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+    def backward(self, x, y, dy):
+        return dy * stable_sigmoid(x)
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """ReLU, with Keras's optional arguments; see :class:`Relu`."""
+    return Relu(negative_slope, max_value, threshold)(np.asarray(x))
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """Leaky ReLU; see :class:`LeakyRelu`."""
+    return LeakyRelu(negative_slope)(np.asarray(x))
+
+
+def elu(x, alpha=1.0):
+    """ELU; see :class:`Elu`."""
+    return Elu(alpha)(np.asarray(x))
+
+
+relu, leaky_relu, elu = exported(Relu(), relu), exported(LeakyRelu(), leaky_relu), exported(Elu(), elu)
+selu = exported(Selu(), lambda x: Selu()(np.asarray(x)))
+softplus = exported(Softplus(), lambda x: Softplus()(np.asarray(x)))
+selu.__doc__, softplus.__doc__ = Selu.__doc__, Softplus.__doc__

@@ -1,0 +1,6 @@
+"""Callbacks with Keras's names and hooks."""
+from .base import Callback, CallbackList
+from .history import History
+from .progress import ProgressLogger
+
+__all__ = ["Callback", "CallbackList", "History", "ProgressLogger"]

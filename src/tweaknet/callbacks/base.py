@@ -1,0 +1,55 @@
+"""Callbacks: the training loop calls hooks; progress, history and early stopping hang on them.
+
+Hook names and signatures are Keras's.  Per-batch hooks are called only for callbacks that
+override them, so a plain ``fit`` pays nothing per step.
+"""
+from __future__ import annotations
+
+
+class Callback:
+    """Base class.  ``self.model`` is set before training starts."""
+
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = params
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+
+
+def _overrides(cb, hook):
+    return getattr(getattr(cb, hook), "__func__", None) is not getattr(Callback, hook)
+
+
+class CallbackList:
+    """Dispatches each hook to the callbacks that define it."""
+
+    def __init__(self, callbacks, model, params):
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            cb.set_model(model)
+            cb.set_params(params)
+        self.batch_callbacks = [cb for cb in self.callbacks
+                                if _overrides(cb, "on_train_batch_end") or _overrides(cb, "on_train_batch_begin")]
+
+    def __getattr__(self, hook):
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+        targets = self.batch_callbacks if "batch" in hook else self.callbacks
+
+        def call(*args, **kwargs):
+            for cb in targets:
+                getattr(cb, hook)(*args, **kwargs)
+        return call

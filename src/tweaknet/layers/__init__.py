@@ -1,0 +1,11 @@
+"""Layers with Keras 3 names and arguments."""
+from .activation import ELU, Activation, LeakyReLU, ReLU, Softmax
+from .base import Layer
+from .batch_normalization import BatchNormalization
+from .dense import Dense
+from .input import Input, InputLayer
+from .maxout import Maxout
+from .reshaping import Flatten
+
+__all__ = ["Layer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Flatten",
+           "BatchNormalization", "Maxout", "Input", "InputLayer"]

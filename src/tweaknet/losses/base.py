@@ -1,0 +1,90 @@
+"""Loss base class: value, gradient and the fused output gradient, with Keras's reduction.
+
+Reduction (Keras's default ``'sum_over_batch_size'``): a per-sample loss is computed over the
+last axis, then averaged over the M = N (x any middle axes) samples.  The gradient divides by
+exactly the same M, so it is the derivative of the reported number.
+
+Fusion (the chapter's Equation 5-2): when the model's output activation is the loss's partner
+(sigmoid for binary cross-entropy, softmax for categorical cross-entropy), the model asks for
+``fused_backward``, the derivative with respect to the *logits*, ``(y_hat - y) / M``, and skips
+the activation's own backward.  The product of a huge ``dL/dy_hat`` and a vanishing ``S'(z)`` is
+never formed, so a saturated output never gives inf or NaN.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import get as _get
+
+
+class Loss:
+    """Base class.  ``loss(y_true, y_pred)`` returns the reduced (scalar) loss, as in Keras."""
+
+    #: The activation class whose backward this loss can absorb (None: no fusion).
+    fuses_with: type | None = None
+
+    def __init__(self, from_logits=False, name=None):
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(f"`from_logits` must be True or False, got {from_logits!r}.")
+        self.from_logits = bool(from_logits)
+        self.name = name or self._registry_name
+
+    # -- per-sample values and their gradient; subclasses implement these two ---------------
+    def per_sample(self, y_true, y_pred) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def grad(self, y_true, y_pred) -> np.ndarray:
+        """dL/dy_pred of the reduced loss (the sum of per-sample losses divided by their count)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def fused_backward(self, y_true, y_pred) -> np.ndarray:
+        """dL/dz at the logits z of the partner activation, given its output ``y_pred``."""
+        raise TypeError(f"{type(self).__name__} does not fuse with an output activation.")
+
+    def can_fuse(self, activation) -> bool:
+        """True when ``activation`` is this loss's partner and the model should call ``fused_backward``."""
+        return (not self.from_logits and self.fuses_with is not None and isinstance(activation, self.fuses_with)
+                and getattr(activation, "axis", -1) == -1)
+
+    def check_targets(self, y_true: np.ndarray, output_shape: tuple) -> None:
+        """Raise a ValueError when labels of this shape cannot fit this loss and an output of ``output_shape``."""
+        want = (y_true.shape[0], *output_shape[1:])
+        if y_true.shape != want:
+            hint = ""
+            if y_true.ndim == 1 and len(output_shape) == 2 and output_shape[1] > 1:
+                hint = (f" Convert integer labels with tweaknet.utils.to_categorical(y, {output_shape[1]}), "
+                        f"or use loss='sparse_categorical_crossentropy'.")
+            elif y_true.ndim == 1 and len(output_shape) == 2 and output_shape[1] == 1:
+                hint = " Reshape the labels to (N, 1) with y.reshape(-1, 1)."
+            raise ValueError(
+                f"{self.name} needs labels shaped like the model output {('N', *output_shape[1:])}, "
+                f"got labels of shape {y_true.shape}.{hint}")
+
+    # -- Keras API ---------------------------------------------------------------------------
+    def __call__(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        y_true = np.asarray(y_true, dtype=y_pred.dtype) if not self._integer_targets else np.asarray(y_true)
+        return self.per_sample(y_true, y_pred).mean()
+
+    _integer_targets = False
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "name": self.name}
+
+    def __repr__(self):
+        return f"{type(self).__name__}(from_logits={self.from_logits})"
+
+
+def count(per_sample_shape) -> int:
+    """M, the number of per-sample losses that the reduction averages over."""
+    return int(np.prod(per_sample_shape))
+
+
+def get(identifier) -> Loss:
+    """Resolve a loss from a name ('mse', 'categorical_crossentropy', ...), a function, class or instance."""
+    obj = _get("loss", getattr(identifier, "loss_class", identifier), base=Loss)
+    if not isinstance(obj, Loss):
+        raise TypeError(
+            f"Loss {identifier!r} has no gradient tweaknet knows: pass a name such as 'mse' or "
+            f"'categorical_crossentropy', or subclass tweaknet.losses.Loss.")
+    return obj

@@ -1,0 +1,40 @@
+"""AdaGrad (Duchi, Hazan & Singer 2011): per-parameter rates shrinking with the sum of squared gradients."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import register
+from ..validation import check_number
+from .base import Optimizer
+
+
+@register("optimizer", "adagrad")
+class Adagrad(Optimizer):
+    """Keras 3 defaults ``learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7``.
+
+    Update rule::
+
+        a += g^2
+        w -= lr * g / sqrt(a + epsilon)
+
+    Keras vs PyTorch: ``torch.optim.Adagrad`` starts the accumulator at 0, puts epsilon (1e-10)
+    outside the square root and defaults to lr=0.01.
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
+        self.initial_accumulator_value = check_number("initial_accumulator_value", initial_accumulator_value, low=0)
+        self.epsilon = 1e-7 if epsilon is None else check_number("epsilon", epsilon, low=0)
+
+    def slot_initial_values(self):
+        return {"accumulator": self.initial_accumulator_value}
+
+    def update_step(self, g, w, lr):
+        a = self._state["accumulator"]
+        a += g * g
+        w -= lr * g / np.sqrt(a + self.epsilon)
+
+    def get_config(self):
+        return super().get_config() | {"initial_accumulator_value": self.initial_accumulator_value,
+                                       "epsilon": self.epsilon}

@@ -1,0 +1,1 @@
+"""The fit loop's parts: metrics and batching."""

@@ -1,0 +1,53 @@
+"""Checking and batching the data given to fit, evaluate and predict."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..validation import as_float_array, check_int, check_number
+
+
+def check_inputs(x, input_shape, dtype, name="x") -> np.ndarray:
+    """Return ``x`` as a finite float array whose sample shape is ``input_shape``."""
+    x = as_float_array(name, x, dtype)
+    if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
+        want = ", ".join(map(str, input_shape))
+        got = ", ".join(map(str, x.shape[1:]))
+        hint = ""
+        if len(input_shape) == 1 and x.ndim > 2 and int(np.prod(x.shape[1:])) == input_shape[0]:
+            hint = f" Flatten the samples with {name}.reshape(len({name}), -1) or start the model with Flatten()."
+        raise ValueError(f"`{name}` has samples of shape ({got}) (array shape {x.shape}), but the model expects "
+                         f"({want}): its first layer was built for inputs of shape (None, {want}).{hint}")
+    return x
+
+
+def check_targets(y, n: int, loss, output_shape, dtype, name="y") -> np.ndarray:
+    """Return ``y`` as an array that fits ``loss`` and the model output, or raise a clear error."""
+    integer = getattr(loss, "_integer_targets", False)
+    y = as_float_array(name, y, np.float64 if integer else dtype)
+    if y.shape[0] != n:
+        raise ValueError(f"`x` has {n} samples but `{name}` has {y.shape[0]}: they must match one to one.")
+    if loss is not None:
+        loss.check_targets(y, (n, *output_shape))
+    return y.astype(np.intp) if integer else y
+
+
+def check_batch_size(batch_size, default=32) -> int:
+    return default if batch_size is None else check_int("batch_size", batch_size, low=1)
+
+
+def split_validation(x, y, validation_split):
+    """Keras semantics: the *last* fraction of the samples, taken before any shuffling."""
+    frac = check_number("validation_split", validation_split, low=0, high=1, high_open=True)
+    if not frac:
+        return x, y, None
+    cut = int(len(x) * (1.0 - frac))
+    if cut == 0 or cut == len(x):
+        raise ValueError(f"validation_split={validation_split} leaves no samples for "
+                         f"{'training' if cut == 0 else 'validation'} out of {len(x)}.")
+    return x[:cut], y[:cut], (x[cut:], y[cut:])
+
+
+def batches(n: int, batch_size: int, order=None):
+    """Yield index objects for consecutive batches: slices, or arrays of the shuffled ``order``."""
+    for start in range(0, n, batch_size):
+        yield slice(start, start + batch_size) if order is None else order[start:start + batch_size]

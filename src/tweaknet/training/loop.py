@@ -1,0 +1,75 @@
+"""The training step and the epoch loop of ``fit`` (the readable reference path).
+
+One step: forward through the layers, the loss and its gradient (fused at the logits when the
+output activation is the loss's partner), backward in reverse, one optimizer update on the flat
+buffers.  The epoch loop keeps running sums for the loss and metrics (Keras's sample-weighted
+running means) and calls per-batch hooks only for callbacks that want them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import seeding
+from .data import batches
+
+
+def forward(model, x, training):
+    for layer in model.layers:
+        x = layer.forward(x, training)
+    return x
+
+
+def train_step(model, xb, yb):
+    """One optimizer step on a batch; returns (mean loss, model output before the update)."""
+    out = forward(model, xb, True)
+    loss = model.loss
+    value = float(np.mean(loss.per_sample(yb, out)))
+    last = model.layers[-1]
+    if model.fused_output:
+        d = last.backward_from_preactivation(loss.fused_backward(yb, out))
+    else:
+        d = last.backward(loss.grad(yb, out))
+    for layer in reversed(model.layers[:-1]):
+        d = layer.backward(d)
+    model.optimizer.apply(model.store.grads, model.store.params)
+    return value, out
+
+
+def run_epoch(model, x, y, batch_size, shuffle, callbacks) -> dict:
+    """Train one epoch; return the epoch's logs (running means over all samples)."""
+    n = len(x)
+    order = seeding.generator().permutation(n) if shuffle else None
+    metrics = model.compiled_metrics
+    loss_sum, seen = 0.0, 0
+    correct = [0.0] * len(metrics)
+    batch_hooks = bool(callbacks.batch_callbacks)
+    for i, idx in enumerate(batches(n, batch_size, order)):
+        xb, yb = x[idx], y[idx]
+        if batch_hooks:
+            callbacks.on_train_batch_begin(i)
+        value, out = train_step(model, xb, yb)
+        bs = len(xb)
+        loss_sum += value * bs
+        seen += bs
+        for j, m in enumerate(metrics):
+            correct[j] += m.correct(yb, out)
+        if batch_hooks:
+            logs = {"loss": loss_sum / seen, **{m.name: c / seen for m, c in zip(metrics, correct)}, "seen": seen}
+            callbacks.on_train_batch_end(i, logs)
+        if model.stop_training:
+            break
+    return {"loss": loss_sum / max(seen, 1), **{m.name: c / max(seen, 1) for m, c in zip(metrics, correct)}}
+
+
+def evaluate_arrays(model, x, y, batch_size) -> dict:
+    """Loss and metrics over all of ``x`` in inference mode (means over samples)."""
+    metrics = model.compiled_metrics
+    loss_sum, correct = 0.0, [0.0] * len(metrics)
+    for idx in batches(len(x), batch_size):
+        xb, yb = x[idx], y[idx]
+        out = forward(model, xb, False)
+        loss_sum += float(np.sum(model.loss.per_sample(yb, out))) / int(np.prod(out.shape[1:-1], dtype=int))
+        for j, m in enumerate(metrics):
+            correct[j] += m.correct(yb, out)
+    n = len(x)
+    return {"loss": loss_sum / n, **{m.name: c / n for m, c in zip(metrics, correct)}}

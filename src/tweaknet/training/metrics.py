@@ -1,0 +1,70 @@
+"""Accuracy metrics, resolved from ``'accuracy'`` by shapes as Keras 3 does.
+
+- model output with one unit: binary accuracy (``y_hat > 0.5`` equals the label);
+- labels of lower rank than the output, or a single label column for a wider output: sparse categorical;
+- otherwise: categorical accuracy (``argmax y_hat == argmax y``, first index on ties).
+
+Each metric returns the number of correct predictions in a batch; the training loop keeps running
+sums, so the epoch value is the mean over samples (Keras's running mean).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import register
+
+
+class Metric:
+    name: str
+
+    def __init__(self, name=None):
+        self.name = name or self._registry_name
+
+    def correct(self, y_true, y_pred) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@register("metric", "categorical_accuracy")
+class CategoricalAccuracy(Metric):
+    """Fraction of samples whose largest output is the labelled class (one-hot labels)."""
+
+    def correct(self, y_true, y_pred):
+        return float(np.count_nonzero(np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)))
+
+
+@register("metric", "sparse_categorical_accuracy")
+class SparseCategoricalAccuracy(Metric):
+    """Fraction of samples whose largest output is the integer label."""
+
+    def correct(self, y_true, y_pred):
+        labels = np.asarray(y_true).reshape(y_pred.shape[:-1])
+        return float(np.count_nonzero(labels == np.argmax(y_pred, axis=-1)))
+
+
+@register("metric", "binary_accuracy")
+class BinaryAccuracy(Metric):
+    """Fraction of outputs on the labelled side of ``threshold`` (0.5); averaged over outputs too."""
+
+    def __init__(self, name=None, threshold=0.5):
+        super().__init__(name)
+        self.threshold = threshold
+
+    def correct(self, y_true, y_pred):
+        hits = (y_pred > self.threshold) == (np.asarray(y_true).reshape(y_pred.shape) > 0.5)
+        return float(np.count_nonzero(hits)) / y_pred.shape[-1]
+
+
+def resolve(identifier, y_shape: tuple, output_shape: tuple) -> Metric:
+    """Turn a metric identifier into a Metric, resolving 'accuracy'/'acc' by shapes like Keras."""
+    from ..registry import get
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
+        if output_shape[-1] == 1:
+            cls = BinaryAccuracy
+        elif len(y_shape) < len(output_shape) or (y_shape[-1] == 1 and output_shape[-1] > 1):
+            cls = SparseCategoricalAccuracy
+        else:
+            cls = CategoricalAccuracy
+        return cls(name=identifier)
+    return get("metric", identifier, base=Metric)

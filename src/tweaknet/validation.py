@@ -1,0 +1,58 @@
+"""Checks for user input that raise clear errors naming the problem and the fix."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_number(name: str, value, *, low=None, low_open=False, high=None, high_open=False, allow_none=False):
+    """Return ``float(value)`` after checking it is a real number within bounds."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value!r}.")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"`{name}` must be {'>' if low_open else '>='} {low}, got {value!r}.")
+    if high is not None and (value >= high if high_open else value > high):
+        raise ValueError(f"`{name}` must be {'<' if high_open else '<='} {high}, got {value!r}.")
+    return value
+
+
+def check_int(name: str, value, *, low=None, allow_none=False):
+    """Return ``int(value)`` after checking it is an integer >= low."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {value!r} ({type(value).__name__}).")
+    if low is not None and value < low:
+        raise ValueError(f"`{name}` must be >= {low}, got {value!r}.")
+    return int(value)
+
+
+def as_float_array(name: str, data, dtype) -> np.ndarray:
+    """Convert ``data`` to a finite float array of ``dtype``, or explain why it cannot be."""
+    if data is None:
+        raise ValueError(f"`{name}` is None: pass a NumPy array.")
+    try:
+        arr = np.asarray(data)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"`{name}` could not be converted to an array: {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"`{name}` must hold numbers, got an array of dtype {arr.dtype}.")
+    if arr.ndim == 0:
+        raise ValueError(f"`{name}` must have a batch axis, got a scalar.")
+    if arr.shape[0] == 0:
+        raise ValueError(f"`{name}` is empty (0 samples): pass at least one sample.")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        kind = "NaN" if np.isnan(arr[tuple(bad)]) else "inf"
+        raise ValueError(
+            f"`{name}` contains {kind} (first at index {tuple(int(i) for i in bad)}); "
+            f"clean or impute the data before training."
+        )
+    return arr
