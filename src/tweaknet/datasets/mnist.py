@@ -1,0 +1,138 @@
+"""MNIST handwritten digits, as ``keras.datasets.mnist``; shipped with the package, nothing downloads.
+
+``load_data(path=None)`` looks, in order, at ``path``, the ``TWEAKNET_DATA`` environment variable and
+the packaged copy. A path may be a folder holding the four IDX files (``*.gz`` or plain; a folder with
+an ``mnist/`` subfolder or an ``mnist.npz`` also works) or a Keras ``mnist.npz`` file.
+IDX files are checked against the sha256 of the original MNIST (of the decompressed bytes).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, DataError, read_idx
+
+__all__ = ["load_data", "ENV_VAR"]
+
+ENV_VAR = "TWEAKNET_DATA"
+N_TRAIN, N_TEST, ROWS, COLS = 60000, 10000, 28, 28
+
+# key -> (file stem, magic, shape, sha256 of the decompressed bytes)
+FILES = {
+    "x_train": ("train-images-idx3-ubyte", IMAGES_MAGIC, (N_TRAIN, ROWS, COLS),
+                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "y_train": ("train-labels-idx1-ubyte", LABELS_MAGIC, (N_TRAIN,),
+                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "x_test": ("t10k-images-idx3-ubyte", IMAGES_MAGIC, (N_TEST, ROWS, COLS),
+               "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "y_test": ("t10k-labels-idx1-ubyte", LABELS_MAGIC, (N_TEST,),
+               "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
+KEYS = tuple(FILES)
+
+
+def load_data(path=None):
+    """Return ``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, exactly as ``keras.datasets.mnist``.
+
+    Shapes (60000, 28, 28), (60000,), (10000, 28, 28), (10000,); pixels 0..255, labels 0..9.
+    The arrays are fresh copies: modifying them is safe.
+    """
+    origin = "`path`"
+    if path is None and os.environ.get(ENV_VAR):
+        path, origin = os.environ[ENV_VAR], f"${ENV_VAR}"
+    if path is None:
+        x_train, y_train, x_test, y_test = (a.copy() for a in _packaged())
+    else:
+        x_train, y_train, x_test, y_test = _load_path(Path(path).expanduser(), origin)
+    return (x_train, y_train), (x_test, y_test)
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged() -> tuple[np.ndarray, ...]:
+    """The packaged copy, read once per process (read-only; ``load_data`` hands out copies)."""
+    folder = resources.files(__package__) / "data" / "mnist"  # one name per step: Python 3.10
+    arrays = []
+    for key in KEYS:
+        stem, magic, shape, sha = FILES[key]
+        arr = read_idx(folder / (stem + ".gz"), magic, shape, sha)
+        arr.flags.writeable = False
+        arrays.append(arr)
+    return tuple(arrays)
+
+
+def _load_path(path: Path, origin: str) -> tuple[np.ndarray, ...]:
+    """Dispatch a user path (folder or .npz) to the right reader."""
+    if path.is_dir():
+        if any(_find(path, FILES[k][0]) for k in KEYS):
+            return _load_folder(path)
+        if (path / "mnist").is_dir():
+            return _load_folder(path / "mnist")
+        if (path / "mnist.npz").is_file():
+            return _load_npz(path / "mnist.npz")
+        return _load_folder(path)  # reports the missing files
+    if path.is_file():
+        with open(path, "rb") as fh:
+            is_zip = fh.read(4) == b"PK\x03\x04"
+        if is_zip or path.suffix == ".npz":
+            return _load_npz(path)
+        raise DataError(f"{path} (from {origin}): expected a folder holding the four MNIST IDX files "
+                        f"or a Keras mnist.npz file, found some other file")
+    raise DataError(f"{path} (from {origin}): no such file or folder; expected a folder holding the four "
+                    f"MNIST IDX files or a Keras mnist.npz file")
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    """The file for ``stem`` in ``folder``: ``stem.gz``, ``stem`` or the ``train-images.idx3-ubyte`` spelling."""
+    alt = stem.replace("-idx", ".idx")
+    for name in (stem + ".gz", stem, alt + ".gz", alt):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _load_folder(folder: Path) -> tuple[np.ndarray, ...]:
+    """Read and verify the four IDX files of ``folder``."""
+    found = {key: _find(folder, FILES[key][0]) for key in KEYS}
+    missing = [FILES[k][0] for k, f in found.items() if f is None]
+    if missing:
+        raise DataError(f"{folder}: missing MNIST file(s) {', '.join(missing)} (looked for NAME.gz and NAME); "
+                        f"expected all four of {', '.join(FILES[k][0] for k in KEYS)}")
+    return tuple(read_idx(found[k], FILES[k][1], FILES[k][2], FILES[k][3]) for k in KEYS)
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, ...]:
+    """Read a Keras-style ``mnist.npz`` (keys x_train, y_train, x_test, y_test) and check it."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: holds a single array, expected an .npz archive with keys {', '.join(KEYS)}")
+    with npz:
+        missing = [k for k in KEYS if k not in npz.files]
+        if missing:
+            raise DataError(f"{path}: missing key(s) {', '.join(missing)}; expected {', '.join(KEYS)}, "
+                            f"found {', '.join(npz.files) or 'no arrays'}")
+        try:
+            arrays = {k: npz[k] for k in KEYS}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{path}: an array cannot be read ({type(exc).__name__}: {exc})") from None
+    for split in ("train", "test"):
+        x, y = arrays["x_" + split], arrays["y_" + split]
+        for key, arr, tail in ((f"x_{split}", x, (ROWS, COLS)), (f"y_{split}", y, ())):
+            if arr.dtype != np.uint8:
+                raise DataError(f"{path}: {key} has dtype {arr.dtype}, expected uint8 "
+                                f"(as keras.datasets.mnist); convert with .astype('uint8') if the values fit")
+            if arr.ndim != 1 + len(tail) or arr.shape[1:] != tail or arr.shape[0] == 0:
+                want = f"(n, {ROWS}, {COLS})" if tail else "(n,)"
+                raise DataError(f"{path}: {key} has shape {arr.shape}, expected {want} with n >= 1")
+        if x.shape[0] != y.shape[0]:
+            raise DataError(f"{path}: x_{split} has {x.shape[0]} images but y_{split} has {y.shape[0]} labels")
+        if y.max() > 9:
+            raise DataError(f"{path}: y_{split} holds label {int(y.max())}, expected digits 0..9")
+    return tuple(arrays[k] for k in KEYS)
