@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import losses, optimizers
+from .. import fast, losses, optimizers
 from ..callbacks import CallbackList, History, ProgressLogger
 from ..layers.base import Layer, unique_name
 from ..layers.input import InputLayer
@@ -160,10 +160,11 @@ class Sequential:
         cb = CallbackList(cbs, self, {"epochs": epochs, "samples": len(x), "batch_size": batch_size,
                                       "verbose": verbose})
         self.stop_training = False
+        compiled = fast.epoch_runner(self, batch_size, bool(cb.batch_callbacks))
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
-            logs = loop.run_epoch(self, x, y, batch_size, shuffle, cb)
+            logs = loop.run_epoch(self, x, y, batch_size, shuffle, cb, compiled)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 vlogs = loop.evaluate_arrays(self, *val, max(validation_batch_size or batch_size, 256))
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
@@ -206,8 +207,14 @@ class Sequential:
         return loop.forward(self, x, training)
 
     # -- weights ------------------------------------------------------------------------------
+    def _build_if_shape_known(self):
+        # Keras builds a model as soon as its input shape is known (Input(...) or input_shape=).
+        if not self.built and self._input_shape is not None and self.layers:
+            self.build()
+
     @property
     def weights(self) -> list[np.ndarray]:
+        self._build_if_shape_known()
         return [w for layer in self.layers for w in layer.weights]
 
     def get_weights(self) -> list[np.ndarray]:
@@ -217,6 +224,7 @@ class Sequential:
 
     def set_weights(self, weights) -> None:
         weights = list(weights)
+        self._build_if_shape_known()
         expected = sum(len(layer.weight_names) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"set_weights expects {expected} arrays for model {self.name!r}, got {len(weights)}.")
@@ -227,6 +235,7 @@ class Sequential:
             i += n
 
     def count_params(self) -> int:
+        self._build_if_shape_known()
         if not self.built:
             raise ValueError("The model is not built yet: give an input shape or call fit/predict first.")
         return sum(layer.count_params() for layer in self.layers)

@@ -35,10 +35,16 @@ def train_step(model, xb, yb):
     return value, out
 
 
-def run_epoch(model, x, y, batch_size, shuffle, callbacks) -> dict:
-    """Train one epoch; return the epoch's logs (running means over all samples)."""
+def run_epoch(model, x, y, batch_size, shuffle, callbacks, compiled=None) -> dict:
+    """Train one epoch; return the epoch's logs (running means over all samples).
+
+    ``compiled`` is a runner from ``tweaknet.fast`` that trains the same epoch in compiled code on the
+    same shuffled order (same random draws), or None for the reference path below.
+    """
     n = len(x)
     order = seeding.generator().permutation(n) if shuffle else None
+    if compiled is not None:
+        return compiled.run(x, y, np.arange(n) if order is None else order)
     metrics = model.compiled_metrics
     loss_sum, seen = 0.0, 0
     correct = [0.0] * len(metrics)

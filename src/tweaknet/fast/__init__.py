@@ -1,0 +1,47 @@
+"""The compiled whole-epoch training path, chosen automatically where it applies.
+
+``fit`` asks :func:`epoch_runner` for a compiled runner; when numba is installed and the model
+is one the kernels serve (see ``plan.py``), the whole epoch runs in one compiled call over the
+model's own flat buffers and optimizer slots.  Otherwise the readable reference path in
+``tweaknet.training.loop`` runs.  Both end with the same weights up to float round-off (the
+tests check every supported layer, activation, loss, optimizer and clipping mode), so a user
+never picks a path and never sees a difference except the time.  Compiled code is cached on
+disk (numba ``cache=True``), so only the very first run pays the compile time.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+
+_disabled = os.environ.get("TWEAKNET_REFERENCE_ONLY", "") not in ("", "0")
+
+
+def available() -> bool:
+    """True when numba is importable (and the compiled path is not disabled)."""
+    return not _disabled and importlib.util.find_spec("numba") is not None
+
+
+@contextlib.contextmanager
+def reference_only():
+    """Run the reference path inside this block (used by the tests that compare the two paths)."""
+    global _disabled
+    old, _disabled = _disabled, True
+    try:
+        yield
+    finally:
+        _disabled = old
+
+
+def explain(model, batch_hooks=False):
+    """None when the compiled path serves ``model`` in ``fit``, else the reason it does not."""
+    from .plan import explain as _explain
+    return _explain(model, batch_hooks)
+
+
+def epoch_runner(model, batch_size, batch_hooks):
+    """An ``EpochPlan`` for the model, or None when the reference path must run."""
+    if _disabled or explain(model, batch_hooks) is not None:
+        return None
+    from .plan import EpochPlan
+    return EpochPlan(model, batch_size)

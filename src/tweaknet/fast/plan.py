@@ -1,0 +1,175 @@
+"""Which models the compiled path serves, and the translation of a model into kernel arguments.
+
+Served: a Sequential stack of ``Dense`` layers (any activation among linear, sigmoid, tanh, plain
+relu, leaky_relu, elu, selu, softplus, softmax on the last layer), loss MSE or a fused
+sigmoid + binary / softmax + categorical cross-entropy, any tweaknet optimizer with any clipping
+mode, weight decay and schedule, metrics none or one (binary or categorical) accuracy, and no
+per-batch callbacks.  Everything else (BatchNormalization, Maxout, sparse labels, ...) runs on
+the reference path, with identical results; ``explain(model)`` says why.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations as A
+from .. import losses as Lo
+from .. import optimizers as O
+from ..layers import Dense
+from ..training import metrics as M
+
+_ACT = {A.Linear: 0, A.Sigmoid: 1, A.Tanh: 2, A.Relu: 3, A.LeakyRelu: 4, A.Elu: 5, A.Selu: 6, A.Softplus: 7,
+        A.Softmax: 8}
+
+
+def _activation_code(act, last):
+    code = _ACT.get(type(act))
+    if code is None:
+        return None, 0.0, f"activation {act!r} has no compiled kernel"
+    if code == 3 and not act._plain():
+        return None, 0.0, "relu with max_value/threshold/negative_slope has no compiled kernel"
+    if code == 8 and (not last or act.axis != -1):
+        return None, 0.0, "softmax is compiled only as the output activation"
+    alpha = getattr(act, "negative_slope", getattr(act, "alpha", 0.0)) if code in (4, 5) else 0.0
+    return code, float(alpha), None
+
+
+def _optimizer_code(opt):
+    t = type(opt)
+    if t is O.SGD:
+        code = 0 if not opt.momentum else (2 if opt.nesterov else 1)
+        return code, [opt.momentum, 0.0, 0.0, 0.0, 0.0], ["m"] if opt.momentum else []
+    if t in (O.Adam, O.AdamW):
+        return (4 if opt.amsgrad else 3), [opt.beta_1, opt.beta_2, opt.epsilon, 0.0, 0.0], \
+            ["m", "v", "v_hat"] if opt.amsgrad else ["m", "v"]
+    if t is O.RMSprop:
+        names = ["velocity", "momentum" if opt.momentum else "velocity",
+                 "average_gradient" if opt.centered else "velocity"]
+        return 5, [0.0, opt.rho, opt.epsilon, opt.momentum, float(opt.centered)], names
+    if t is O.Adagrad:
+        return 6, [0.0, 0.0, opt.epsilon, 0.0, 0.0], ["accumulator"]
+    if t is O.Nadam:
+        return 7, [opt.beta_1, opt.beta_2, opt.epsilon, 0.0, 0.0], ["m", "v"]
+    return None, None, None
+
+
+def explain(model, batch_hooks=False) -> str | None:
+    """None if the compiled path serves this model, else the reason it does not."""
+    from . import available
+    if not available():
+        return "numba is not installed (pip install 'tweaknet[fast]')"
+    if batch_hooks:
+        return "a callback uses per-batch hooks"
+    if not all(type(layer) is Dense and layer.trainable for layer in model.layers):
+        kinds = sorted({type(layer).__name__ for layer in model.layers if type(layer) is not Dense})
+        return f"only stacks of trainable Dense layers are compiled (this model has {', '.join(kinds) or 'frozen layers'})"
+    for i, layer in enumerate(model.layers):
+        _, _, why = _activation_code(layer.activation, i == len(model.layers) - 1)
+        if why:
+            return why
+    loss, last_act = model.loss, model.layers[-1].activation
+    if type(loss) is Lo.MeanSquaredError:
+        pass
+    elif type(loss) in (Lo.BinaryCrossentropy, Lo.CategoricalCrossentropy) and model.fused_output:
+        pass
+    else:
+        return f"loss {loss.name} with output activation {last_act.name} has no compiled kernel"
+    if _optimizer_code(model.optimizer)[0] is None:
+        return f"optimizer {type(model.optimizer).__name__} has no compiled kernel"
+    if len(model.compiled_metrics) > 1 or any(
+            type(m) not in (M.CategoricalAccuracy, M.BinaryAccuracy) for m in model.compiled_metrics):
+        return "only one categorical or binary accuracy metric is compiled"
+    if model.store.params.dtype not in (np.float32, np.float64):
+        return "only float32 and float64 are compiled"
+    return None
+
+
+class EpochPlan:
+    """Kernel arguments for one model: views into its buffers and work arrays, built once per fit."""
+
+    def __init__(self, model, batch_size):
+        self.model, self.batch_size = model, batch_size
+        layers, opt = model.layers, model.optimizer
+        dtype = model.store.params.dtype
+        n_last = len(layers) - 1
+        codes = [_activation_code(layer.activation, i == n_last) for i, layer in enumerate(layers)]
+        self.acts = np.array([code for code, _, _ in codes], dtype=np.int64)
+        self.alphas = np.array([alpha for _, alpha, _ in codes], dtype=np.float64)
+        self.has_bias = np.array([layer.use_bias for layer in layers], dtype=np.bool_)
+
+        def bias_row(layer, arrays, name="bias"):
+            return arrays[name].reshape(1, -1) if layer.use_bias else np.zeros((1, layer.units), dtype)
+
+        self.Ws = tuple(layer.params["kernel"] for layer in layers)
+        self.Bs = tuple(bias_row(layer, layer.params) for layer in layers)
+        self.Gw = tuple(layer.grads["kernel"] for layer in layers)
+        self.Gb = tuple(bias_row(layer, layer.grads) for layer in layers)
+        self.opt_code, hp, slot_names = _optimizer_code(opt)
+        self.hp = np.array(hp, dtype=np.float64)
+        slot_w, slot_b = [], []
+        for name in (slot_names + [None] * 3)[:3]:
+            ws, bs = [], []
+            for layer, (a, b), shape in self._segments(model):
+                if name is None or name not in opt._state:
+                    view = np.zeros(shape if len(shape) == 2 else (1, shape[0]), dtype)
+                else:
+                    view = opt._state[name][a:b].reshape(shape if len(shape) == 2 else (1, shape[0]))
+                (ws if len(shape) == 2 else bs).append(view)
+            # layers without bias get a zero placeholder row
+            bs_full, it = [], iter(bs)
+            for layer in layers:
+                bs_full.append(next(it) if layer.use_bias else np.zeros((1, layer.units), dtype))
+            slot_w.append(tuple(ws))
+            slot_b.append(tuple(bs_full))
+        self.S0w, self.S1w, self.S2w = slot_w
+        self.S0b, self.S1b, self.S2b = slot_b
+        if opt.clipnorm:
+            self.clip = (1, opt.clipnorm)
+        elif opt.global_clipnorm:
+            self.clip = (2, opt.global_clipnorm)
+        elif opt.clipvalue:
+            self.clip = (3, opt.clipvalue)
+        else:
+            self.clip = (0, 0.0)
+        width = max(max(layer.params["kernel"].shape) for layer in layers)
+        self.Z = tuple(np.zeros((batch_size, layer.units), dtype) for layer in layers)
+        self.A = tuple(np.zeros((batch_size, layer.units), dtype) for layer in layers)
+        self.xbuf = np.zeros((batch_size, layers[0].params["kernel"].shape[0]), dtype)
+        self.D0 = np.zeros((batch_size, width), dtype)
+        self.D1 = np.zeros((batch_size, width), dtype)
+        self.c = np.zeros(14, dtype)
+        self.loss_code = {Lo.MeanSquaredError: 0, Lo.BinaryCrossentropy: 1}.get(type(model.loss), 2)
+        metric = model.compiled_metrics[0] if model.compiled_metrics else None
+        self.metric_code = 0 if metric is None else (1 if type(metric) is M.CategoricalAccuracy else 2)
+
+    @staticmethod
+    def _segments(model):
+        """(layer, (start, stop), shape) of each trainable array, in the store's order."""
+        it = iter(model.store.segments)
+        for layer in model.layers:
+            for name in layer.params:
+                yield layer, next(it), layer.params[name].shape
+
+    def run(self, x, y, order):
+        """Train one epoch in compiled code; return the epoch logs."""
+        from ..config import epsilon
+        from .kernels import train_epoch
+        model, opt = self.model, self.model.optimizer
+        n = len(x)
+        steps = -(-n // self.batch_size)
+        sched = opt.schedule
+        lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64) if sched is not None
+               else np.array([opt.learning_rate], dtype=np.float64))
+        state = np.array([getattr(opt, "u_product", 1.0)], dtype=np.float64)
+        loss_sum, correct, done = train_epoch(
+            x, y, np.ascontiguousarray(order, dtype=np.int64), self.batch_size, self.Ws, self.Bs, self.Gw, self.Gb,
+            self.S0w, self.S1w, self.S2w, self.S0b, self.S1b, self.S2b, self.acts, self.alphas, self.has_bias,
+            self.loss_code, epsilon(), self.metric_code, self.opt_code, self.hp, state, lrs, opt.iterations,
+            float(opt.weight_decay or 0.0), self.clip[0], float(self.clip[1]), self.Z, self.A, self.xbuf,
+            self.D0, self.D1, self.c)
+        opt.iterations += int(done)
+        if hasattr(opt, "u_product"):
+            opt.u_product = float(state[0])
+        logs = {"loss": loss_sum / n}
+        if model.compiled_metrics:
+            logs[model.compiled_metrics[0].name] = correct / n
+        return logs
