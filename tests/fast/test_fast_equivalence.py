@@ -1,0 +1,126 @@
+"""The compiled path ends with the same weights as the readable reference path, on the same data order.
+
+Every activation, loss, optimizer (with each variant) and clipping mode the compiled path serves is
+trained twice from the same seed: once on the reference path (``fast.reference_only()``) and once
+with the compiled path, and the final weights, optimizer state and logs must agree to round-off.
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import tweaknet as tn  # noqa: E402
+from tweaknet import fast  # noqa: E402
+
+OPTIMIZERS = {
+    "sgd": lambda **k: tn.optimizers.SGD(0.05, **k),
+    "momentum": lambda **k: tn.optimizers.SGD(0.05, momentum=0.9, **k),
+    "nesterov": lambda **k: tn.optimizers.SGD(0.05, momentum=0.9, nesterov=True, **k),
+    "adam": lambda **k: tn.optimizers.Adam(0.01, **k),
+    "amsgrad": lambda **k: tn.optimizers.Adam(0.01, amsgrad=True, **k),
+    "adamw": lambda **k: tn.optimizers.AdamW(0.01, weight_decay=0.05, **k),
+    "rmsprop": lambda **k: tn.optimizers.RMSprop(0.01, **k),
+    "rmsprop_momentum_centered": lambda **k: tn.optimizers.RMSprop(0.01, momentum=0.5, centered=True, **k),
+    "adagrad": lambda **k: tn.optimizers.Adagrad(0.1, **k),
+    "nadam": lambda **k: tn.optimizers.Nadam(0.01, **k),
+    "sgd_schedule": lambda **k: tn.optimizers.SGD(
+        tn.optimizers.schedules.ExponentialDecay(0.1, decay_steps=7, decay_rate=0.5), **k),
+}
+CLIPS = {"none": {}, "clipnorm": {"clipnorm": 0.05}, "clipvalue": {"clipvalue": 0.01},
+         "global_clipnorm": {"global_clipnorm": 0.05}}
+
+
+def _data(n=96, d=12, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(tn.config.floatx())
+    y = tn.utils.to_categorical(rng.integers(0, k, n), k).astype(tn.config.floatx())
+    return x, y
+
+
+def _train(build, compile_kw, x, y, batch_size, reference, epochs=2, shuffle=True):
+    tn.utils.set_random_seed(3)
+    model = build()
+    model.compile(**compile_kw())
+    if reference:
+        with fast.reference_only():
+            h = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=shuffle)
+    else:
+        assert fast.explain(model if model.built else (model.build((None, x.shape[1])) or model)) is None
+        h = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=shuffle)
+    return model, h
+
+
+def _assert_same(build, compile_kw, batch_size, rtol=2e-5, atol=2e-6, **kw):
+    x, y = _data()
+    ref, h_ref = _train(build, compile_kw, x, y, batch_size, True, **kw)
+    cmp, h_cmp = _train(build, compile_kw, x, y, batch_size, False, **kw)
+    for a, b in zip(ref.get_weights(), cmp.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=atol)
+    s_ref, s_cmp = ref.optimizer.get_state(), cmp.optimizer.get_state()
+    assert s_ref["iterations"] == s_cmp["iterations"] > 0
+    for key in s_ref:
+        np.testing.assert_allclose(s_cmp[key], s_ref[key], rtol=rtol, atol=atol, err_msg=key)
+    for key in h_ref.history:
+        np.testing.assert_allclose(h_cmp.history[key], h_ref.history[key], rtol=1e-5, err_msg=key)
+
+
+def _mlp(hidden="tanh", output="softmax", use_bias=True):
+    return lambda: tn.Sequential([
+        tn.layers.Dense(8, activation=hidden, input_shape=(12,), use_bias=use_bias),
+        tn.layers.Dense(6, activation=hidden),
+        tn.layers.Dense(4, activation=output, use_bias=use_bias)])
+
+
+@pytest.mark.parametrize("opt", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("clip", sorted(CLIPS))
+def test_every_optimizer_and_clipping_mode(opt, clip):
+    _assert_same(_mlp(), lambda: dict(optimizer=OPTIMIZERS[opt](**CLIPS[clip]), loss="categorical_crossentropy",
+                                      metrics=["accuracy"]), batch_size=5)
+
+
+@pytest.mark.parametrize("hidden", ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus"])
+def test_every_hidden_activation(hidden):
+    _assert_same(_mlp(hidden), lambda: dict(optimizer=tn.optimizers.Adam(0.01), loss="categorical_crossentropy",
+                                            metrics=["accuracy"]), batch_size=1)
+
+
+@pytest.mark.parametrize("output,loss", [("sigmoid", "mse"), ("tanh", "mse"), ("linear", "mse"), ("softmax", "mse"),
+                                         ("sigmoid", "binary_crossentropy"),
+                                         ("softmax", "categorical_crossentropy")])
+@pytest.mark.parametrize("batch_size", [1, 7, 96])
+def test_every_loss_and_output(output, loss, batch_size):
+    _assert_same(_mlp("relu", output), lambda: dict(optimizer=tn.optimizers.SGD(0.1), loss=loss, metrics=["accuracy"]),
+                 batch_size=batch_size)
+
+
+def test_no_bias_no_shuffle_no_metrics():
+    _assert_same(_mlp(use_bias=False), lambda: dict(optimizer="rmsprop", loss="categorical_crossentropy"),
+                 batch_size=4, shuffle=False)
+
+
+def test_float64_matches_tightly():
+    tn.config.set_floatx("float64")
+    try:
+        _assert_same(_mlp("tanh", "sigmoid"), lambda: dict(optimizer="adam", loss="mse", metrics=["accuracy"]),
+                     batch_size=3, rtol=1e-10, atol=1e-12)
+    finally:
+        tn.config.set_floatx("float32")
+
+
+def test_unsupported_models_fall_back_with_a_reason():
+    model = tn.Sequential([tn.layers.Dense(4, input_shape=(12,)), tn.layers.BatchNormalization(),
+                           tn.layers.Activation("softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.build()
+    assert "BatchNormalization" in fast.explain(model)
+    x, y = _data()
+    model.fit(x, y, epochs=1, verbose=0)  # trains on the reference path
+    assert model.optimizer.iterations == 3
+
+
+def test_batch_callbacks_use_the_reference_path():
+    model = _mlp()()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.build()
+    assert fast.explain(model, batch_hooks=True) == "a callback uses per-batch hooks"
+    assert fast.explain(model) is None
