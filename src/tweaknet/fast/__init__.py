@@ -18,8 +18,8 @@ _disabled = os.environ.get("TWEAKNET_REFERENCE_ONLY", "") not in ("", "0")
 
 
 def available() -> bool:
-    """True when numba is importable (and the compiled path is not disabled)."""
-    return not _disabled and importlib.util.find_spec("numba") is not None
+    """True when numba and scipy (numba's BLAS bindings for batched matrix products) are importable."""
+    return not _disabled and all(importlib.util.find_spec(m) is not None for m in ("numba", "scipy"))
 
 
 @contextlib.contextmanager

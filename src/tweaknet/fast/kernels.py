@@ -319,10 +319,61 @@ def _clip_all(code, c, G):
 
 
 @njit(**_JIT)
+def _forward(l, B, X, W, b, Z, A, act, alpha):
+    """Layer l's pre-activations Z[:B] = X[:B] W + b and outputs A[:B] (BLAS for batches, loops for one sample)."""
+    if B == 1:
+        _dense_forward(X[0], W, b, Z[0])
+    else:
+        np.dot(X[:B], W, Z[:B])
+        n_o = W.shape[1]
+        for s in range(B):
+            for j in range(n_o):
+                Z[s, j] += b[0, j]
+    for s in range(B):
+        _activate(act, alpha, Z[s], A[s])
+
+
+@njit(**_JIT)
+def _weight_gradients(B, X, D, G, Gb):
+    """G = X[:B]^T D[:B] and Gb = sum of the rows of D[:B]."""
+    n_in, n_o = G.shape
+    if B == 1:
+        for i in range(n_in):
+            xi = X[0, i]
+            for j in range(n_o):
+                G[i, j] = xi * D[0, j]
+    else:
+        np.dot(X[:B].T, D[:B], G)
+    for j in range(n_o):
+        Gb[0, j] = D[0, j]
+    for s in range(1, B):
+        for j in range(n_o):
+            Gb[0, j] += D[s, j]
+
+
+@njit(**_JIT)
+def _input_gradient(B, W, D, Dn):
+    """Dn[:B] = D[:B] W^T, the gradient at the layer's input."""
+    n_in, n_o = W.shape
+    if B == 1:
+        for i in range(n_in):
+            acc = 0.0
+            for j in range(n_o):
+                acc += W[i, j] * D[0, j]
+            Dn[0, i] = acc
+    else:
+        np.dot(D[:B], W.T, Dn[:B])
+
+
+@njit(**_JIT)
 def train_epoch(x, y, order, batch_size, Ws, Bs, Gw, Gb, S0w, S1w, S2w, S0b, S1b, S2b, acts, alphas, has_bias,
                 loss_code, eps, metric_code, opt, hp, state, lrs, t0, weight_decay, clip_code, clip_c,
-                Z, A, xbuf, D0, D1, c):
-    """Train one epoch; return (sum over batches of mean loss x batch size, correct count, steps)."""
+                Z, A, Dz, xbuf, c):
+    """Train one epoch; return (sum over samples of the loss, correct count, steps).
+
+    Per layer l: Z[l], A[l] hold pre-activations and outputs, Dz[l] the gradient at Z[l]
+    (all shaped (batch_size, units)); xbuf holds the batch's input rows.
+    """
     n = order.size
     L = len(Ws)
     n_out = Ws[L - 1].shape[1]
@@ -335,57 +386,33 @@ def train_epoch(x, y, order, batch_size, Ws, Bs, Gw, Gb, S0w, S1w, S2w, S0b, S1b
         B = min(batch_size, n - start)
         for s in range(B):
             xbuf[s, :] = x[order[start + s], :]
-        # forward
-        for s in range(B):
-            for l in range(L):
-                X = xbuf if l == 0 else A[l - 1]
-                _dense_forward(X[s], Ws[l], Bs[l], Z[l][s])
-                _activate(acts[l], alphas[l], Z[l][s], A[l][s])
-        # loss and the gradient at the last pre-activation (in D0)
-        batch_loss = 0.0
+        for l in range(L):
+            _forward(l, B, xbuf if l == 0 else A[l - 1], Ws[l], Bs[l], Z[l], A[l], acts[l], alphas[l])
+        # loss and the gradient at the last pre-activation
         scale = 1.0 / B if loss_code == CCE_FUSED else 1.0 / (B * n_out)
+        out, d_out = A[L - 1], Dz[L - 1]
         for s in range(B):
-            value, hit = _loss_grad(loss_code, eps, metric_code, y[order[start + s]], A[L - 1][s], D0[s], scale)
-            batch_loss += value
+            value, hit = _loss_grad(loss_code, eps, metric_code, y[order[start + s]], out[s], d_out[s], scale)
+            loss_sum += value
             correct_sum += hit
             if loss_code == MSE:
-                _activation_backward(acts[L - 1], alphas[L - 1], Z[L - 1][s], A[L - 1][s], D0[s])
-        loss_sum += batch_loss
+                _activation_backward(acts[L - 1], alphas[L - 1], Z[L - 1][s], out[s], d_out[s])
         lr = lrs[step] if lrs.size > 1 else lrs[0]
         _step_coefficients(opt, hp, lr, t0 + step + 1, weight_decay, clip_c, state, c)
-        # backward, fused with the update when no norm clipping is needed
-        D, Dn = D0, D1
+        # backward; without norm clipping each layer is updated as soon as its gradient is known
         for l in range(L - 1, -1, -1):
-            W, G, Gbl = Ws[l], Gw[l], Gb[l]
-            n_in, n_o = W.shape
-            X = xbuf if l == 0 else A[l - 1]
             if l > 0:
+                _input_gradient(B, Ws[l], Dz[l], Dz[l - 1])
                 for s in range(B):
-                    for i in range(n_in):
-                        acc = 0.0
-                        for j in range(n_o):
-                            acc += W[i, j] * D[s, j]
-                        Dn[s, i] = acc
-                    _activation_backward(acts[l - 1], alphas[l - 1], Z[l - 1][s], A[l - 1][s], Dn[s])
-            for i in range(n_in):
-                for j in range(n_o):
-                    G[i, j] = X[0, i] * D[0, j]
-                for s in range(1, B):
-                    for j in range(n_o):
-                        G[i, j] += X[s, i] * D[s, j]
-            for j in range(n_o):
-                Gbl[0, j] = D[0, j]
-            for s in range(1, B):
-                for j in range(n_o):
-                    Gbl[0, j] += D[s, j]
+                    _activation_backward(acts[l - 1], alphas[l - 1], Z[l - 1][s], A[l - 1][s], Dz[l - 1][s])
+            _weight_gradients(B, xbuf if l == 0 else A[l - 1], Dz[l], Gw[l], Gb[l])
             if fuse:
                 if clip_code == CLIP_VALUE:
-                    _clip_value(G, c[C_CLIP])
-                    _clip_value(Gbl, c[C_CLIP])
-                _update_array(opt, c, W, G, S0w[l], S1w[l], S2w[l])
+                    _clip_value(Gw[l], c[C_CLIP])
+                    _clip_value(Gb[l], c[C_CLIP])
+                _update_array(opt, c, Ws[l], Gw[l], S0w[l], S1w[l], S2w[l])
                 if has_bias[l]:
-                    _update_array(opt, c, Bs[l], Gbl, S0b[l], S1b[l], S2b[l])
-            D, Dn = Dn, D
+                    _update_array(opt, c, Bs[l], Gb[l], S0b[l], S1b[l], S2b[l])
         if not fuse:
             _clip_all(clip_code, clip_c, Gw + Gb)
             for l in range(L):

@@ -56,7 +56,7 @@ def explain(model, batch_hooks=False) -> str | None:
     """None if the compiled path serves this model, else the reason it does not."""
     from . import available
     if not available():
-        return "numba is not installed (pip install 'tweaknet[fast]')"
+        return "numba and scipy are not installed (pip install 'tweaknet[fast]')"
     if batch_hooks:
         return "a callback uses per-batch hooks"
     if not all(type(layer) is Dense and layer.trainable for layer in model.layers):
@@ -130,12 +130,9 @@ class EpochPlan:
             self.clip = (3, opt.clipvalue)
         else:
             self.clip = (0, 0.0)
-        width = max(max(layer.params["kernel"].shape) for layer in layers)
-        self.Z = tuple(np.zeros((batch_size, layer.units), dtype) for layer in layers)
-        self.A = tuple(np.zeros((batch_size, layer.units), dtype) for layer in layers)
+        self.Z, self.A, self.Dz = (tuple(np.zeros((batch_size, layer.units), dtype) for layer in layers)
+                                   for _ in range(3))
         self.xbuf = np.zeros((batch_size, layers[0].params["kernel"].shape[0]), dtype)
-        self.D0 = np.zeros((batch_size, width), dtype)
-        self.D1 = np.zeros((batch_size, width), dtype)
         self.c = np.zeros(14, dtype)
         self.loss_code = {Lo.MeanSquaredError: 0, Lo.BinaryCrossentropy: 1}.get(type(model.loss), 2)
         metric = model.compiled_metrics[0] if model.compiled_metrics else None
@@ -164,8 +161,8 @@ class EpochPlan:
             x, y, np.ascontiguousarray(order, dtype=np.int64), self.batch_size, self.Ws, self.Bs, self.Gw, self.Gb,
             self.S0w, self.S1w, self.S2w, self.S0b, self.S1b, self.S2b, self.acts, self.alphas, self.has_bias,
             self.loss_code, epsilon(), self.metric_code, self.opt_code, self.hp, state, lrs, opt.iterations,
-            float(opt.weight_decay or 0.0), self.clip[0], float(self.clip[1]), self.Z, self.A, self.xbuf,
-            self.D0, self.D1, self.c)
+            float(opt.weight_decay or 0.0), self.clip[0], float(self.clip[1]), self.Z, self.A, self.Dz,
+            self.xbuf, self.c)
         opt.iterations += int(done)
         if hasattr(opt, "u_product"):
             opt.u_product = float(state[0])
