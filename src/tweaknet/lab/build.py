@@ -1,0 +1,167 @@
+"""From a normalized trial spec to data and a compiled ``Sequential`` model.
+
+Data is loaded and preprocessed once per process per data spec (a worker running several trials
+of one experiment reads MNIST once).  Preprocessing, in order: the first ``train_samples`` /
+``test_samples`` samples (no randomness), flatten each sample, standardize with the statistics
+of the training samples used (one scalar mean and std, per feature, or none), labels one-hot
+(or integers).  Datasets: ``mnist`` (``tweaknet.datasets.mnist.load_data``), ``synthetic`` (a
+small deterministic MNIST-shaped stand-in for smoke tests), or ``'package.module:function'``
+returning ``((x_train, y_train), (x_test, y_test))`` like ``mnist.load_data``.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import layers, losses, registry
+from ..models import Sequential
+from .spec import SpecError
+
+
+@dataclass
+class Data:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+@functools.lru_cache(maxsize=1)
+def _synthetic():
+    """An MNIST-shaped stand-in for smoke tests: 6000 training and 1000 test uint8 images of 10 classes,
+    each a shared background plus a faint class pattern under heavy noise (a small net reaches ~80%)."""
+    rng = np.random.default_rng(512)
+    protos = 0.5 * rng.random((28, 28)) ** 2 + 0.25 * rng.random((10, 28, 28)) ** 2
+
+    def make(n):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = protos[y] * 255 * rng.uniform(0.5, 1.0, (n, 1, 1)) + rng.normal(0, 100, (n, 28, 28))
+        return np.clip(x, 0, 255).astype(np.uint8), y
+
+    return make(6000), make(1000)
+
+
+def _raw(dataset: str):
+    if dataset == "mnist":
+        from ..datasets import mnist
+        return mnist.load_data()
+    if dataset == "synthetic":
+        return _synthetic()
+    module, _, name = dataset.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise SpecError("data.dataset", f"cannot load {dataset!r}: {exc}") from None
+    return fn()
+
+
+def _subset(x, y, n, path, split):
+    if n is None:
+        return x, y
+    if n > len(x):
+        raise SpecError(path, f"asks for {n} {split} samples, but the dataset has {len(x)}")
+    return x[:n], y[:n]
+
+
+@functools.lru_cache(maxsize=4)
+def _load(key: str) -> Data:
+    d = json.loads(key)
+    (x_train, y_train), (x_test, y_test) = _raw(d["dataset"])
+    num_classes = int(np.max(y_train)) + 1
+    x_train, y_train = _subset(x_train, y_train, d["train_samples"], "data.train_samples", "training")
+    x_test, y_test = _subset(x_test, y_test, d["test_samples"], "data.test_samples", "test")
+    x_train = x_train.reshape(len(x_train), -1)
+    x_test = x_test.reshape(len(x_test), -1)
+    if d["standardize"] == "none":
+        x_train, x_test = x_train.astype(np.float32), x_test.astype(np.float32)
+    else:
+        from ..datasets import Standardizer
+        st = Standardizer(per_feature=d["standardize"] == "per_feature", epsilon=d["standardize_epsilon"])
+        try:
+            x_train = st.fit_transform(x_train)
+        except ValueError as exc:
+            raise SpecError("data.standardize", str(exc)) from None
+        x_test = st.transform(x_test)
+    if d["labels"] == "one_hot":
+        from ..utils import to_categorical
+        y_train, y_test = to_categorical(y_train, num_classes), to_categorical(y_test, num_classes)
+    else:
+        y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
+    for a in (x_train, y_train, x_test, y_test):
+        a.flags.writeable = False
+    return Data(x_train, y_train, x_test, y_test, num_classes)
+
+
+def load_data(data_spec: dict) -> Data:
+    """The preprocessed data of a normalized ``data`` section (cached per process; arrays are read-only)."""
+    return _load(json.dumps(data_spec, sort_keys=True))
+
+
+def clear_cache() -> None:
+    """Forget the data loaded by :func:`load_data` in this process."""
+    _load.cache_clear()
+
+
+def build_optimizer(spec: dict):
+    args = {k: v for k, v in spec.items() if k not in ("name", "schedule")}
+    if "schedule" in spec:
+        s = dict(spec["schedule"])
+        args["learning_rate"] = registry.lookup("schedule", s.pop("name"))(**s)
+    return registry.lookup("optimizer", spec["name"])(**args)
+
+
+def build_model(trial: dict, input_dim: int) -> Sequential:
+    """The compiled, built model of a trial (weights drawn from the global generator: seed first)."""
+    stack = []
+    for i, spec in enumerate(trial["model"]["layers"]):
+        kw = {"kernel_initializer": spec["kernel_initializer"], "bias_initializer": spec["bias_initializer"],
+              "use_bias": spec["use_bias"]}
+        if i == 0:
+            kw["input_shape"] = (input_dim,)
+        bn = spec["batch_norm"]
+        bn_layer = (lambda: layers.BatchNormalization(momentum=spec["batch_norm_momentum"],
+                                                      epsilon=spec["batch_norm_epsilon"]))
+        if bn == "before":
+            stack += [layers.Dense(spec["units"], **kw), bn_layer(), layers.Activation(spec["activation"])]
+        else:
+            stack.append(layers.Dense(spec["units"], activation=spec["activation"], **kw))
+            if bn == "after":
+                stack.append(bn_layer())
+    model = Sequential(stack, name=trial.get("configuration") or None)
+    model.build((None, input_dim))
+    model.compile(optimizer=build_optimizer(trial["optimizer"]), loss=losses.get(trial["model"]["loss"]),
+                  metrics=["accuracy"])
+    return model
+
+
+def check_trial(trial: dict) -> None:
+    """Raise :class:`SpecError` if the trial cannot train: data, shapes, labels versus loss.
+
+    Runs in the parent before any worker starts; it draws initial weights, so it saves and
+    restores the global random state.
+    """
+    from .. import seeding
+    data = load_data(trial["data"])
+    out = trial["model"]["layers"][-1]["units"]
+    last = f"model.layers.{len(trial['model']['layers']) - 1}.units"
+    context = f"configuration {trial['configuration']!r}"
+    if out != data.num_classes:
+        raise SpecError(last, f"the output layer has {out} units but the data has {data.num_classes} classes",
+                        context)
+    state = seeding.get_state()
+    try:
+        model = build_model(trial, data.input_dim)
+        model.evaluate(data.x_test[:2], data.y_test[:2], verbose=0)
+    except (TypeError, ValueError) as exc:
+        raise SpecError("model", str(exc), context) from None
+    finally:
+        seeding.set_state(state)

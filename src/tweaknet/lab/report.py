@@ -1,0 +1,154 @@
+"""What a run leaves behind: the printed table, ``NAME.csv``, ``NAME-summary.csv`` and ``NAME.png``.
+
+- ``NAME.csv``: one row per configuration, seed and epoch (losses, accuracies, test error, seconds);
+- ``NAME-summary.csv`` and the printed table: the final test error of each configuration, mean
+  over seeds with its spread (sample standard deviation, minimum and maximum);
+- ``NAME.png``: test error against epoch, one line per configuration (the mean over seeds, with
+  a band from the best to the worst seed), in the style of the book's Figure 5-12.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+
+EPOCH_COLUMNS = ("configuration", "seed", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                 "test_error", "seconds")
+
+
+def _f(v):
+    return float("nan") if v is None else float(v)
+
+
+@dataclass
+class Summary:
+    configuration: str
+    description: str
+    seeds: int           # seeds with at least one epoch
+    epochs: int          # epochs completed by every seed
+    target: int          # epochs asked for
+    mean: float          # final test error, mean over seeds
+    std: float           # sample standard deviation (nan for one seed)
+    low: float
+    high: float
+    seconds: float       # mean seconds per epoch
+
+
+def collect(rows: list, epoch_rows: list):
+    """Group epoch rows by configuration: ``{configuration: (description, target, {seed: [row, ...]})}``."""
+    by_trial = {}
+    for e in epoch_rows:
+        by_trial.setdefault(e["trial_id"], []).append(e)
+    out = {}
+    for r in rows:
+        t = r["trial"]
+        target = t["train"]["epochs"]
+        mine = [e for e in by_trial.get(r["id"], []) if e["epoch"] <= target]
+        entry = out.setdefault(t["configuration"], (t.get("description", ""), target, {}))
+        entry[2][t["seed"]] = sorted(mine, key=lambda e: e["epoch"])
+    return out
+
+
+def summarize(groups) -> list[Summary]:
+    out = []
+    for conf, (description, target, seeds) in groups.items():
+        finals = [1 - _f(s[-1]["test_accuracy"]) for s in seeds.values() if s]
+        done = [len(s) for s in seeds.values()]
+        secs = [e["seconds"] for s in seeds.values() for e in s]
+        n = len(finals)
+        mean = sum(finals) / n if n else float("nan")
+        std = math.sqrt(sum((x - mean) ** 2 for x in finals) / (n - 1)) if n > 1 else float("nan")
+        out.append(Summary(conf, description, n, min(done) if done else 0, target, mean, std,
+                           min(finals) if n else float("nan"), max(finals) if n else float("nan"),
+                           sum(secs) / len(secs) if secs else float("nan")))
+    return out
+
+
+def _pct(x):
+    return "-" if x != x else f"{100 * x:.2f}%"
+
+
+def format_table(summaries: list[Summary], title: str = "") -> str:
+    head = ("configuration", "test error", "spread (std; min-max)", "seeds", "epochs", "s/epoch", "description")
+    lines = []
+    for s in summaries:
+        spread = "-" if s.seeds < 2 else f"±{100 * s.std:.2f}% ({_pct(s.low)}-{_pct(s.high)})"
+        epochs = f"{s.epochs}" if s.epochs == s.target else f"{s.epochs}/{s.target}"
+        lines.append((s.configuration, _pct(s.mean), spread, str(s.seeds), epochs,
+                      "-" if s.seconds != s.seconds else f"{s.seconds:.2f}", s.description))
+    widths = [max(len(x) for x in col) for col in zip(head, *lines)]
+    fmt = lambda row: "  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip()  # noqa: E731
+    rule = "  ".join("-" * w for w in widths)
+    body = [fmt(head), rule, *map(fmt, lines)]
+    if title:
+        body.insert(0, f"{title}: final test error (mean over seeds)")
+    return "\n".join(body)
+
+
+def write_epochs_csv(path, groups) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(EPOCH_COLUMNS)
+        for conf, (_, _, seeds) in groups.items():
+            for seed, epochs in seeds.items():
+                for e in epochs:
+                    acc = e["test_accuracy"]
+                    w.writerow([conf, seed, e["epoch"], *(repr(_f(e[k])) for k in EPOCH_COLUMNS[3:7]),
+                                repr(1 - _f(acc)), f"{e['seconds']:.3f}"])
+
+
+def write_summary_csv(path, summaries: list[Summary]) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(("configuration", "description", "seeds", "epochs", "test_error_mean", "test_error_std",
+                    "test_error_min", "test_error_max", "seconds_per_epoch"))
+        for s in summaries:
+            w.writerow((s.configuration, s.description, s.seeds, s.epochs, repr(s.mean), repr(s.std), repr(s.low),
+                        repr(s.high), f"{s.seconds:.3f}"))
+
+
+def plot(path, groups, title: str = "") -> None:
+    """Test error against epoch, one line per configuration (needs matplotlib: pip install 'tweaknet[lab]')."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("Plotting needs matplotlib: pip install 'tweaknet[lab]' (or pip install matplotlib).") \
+            from None
+    fig = Figure(figsize=(8, 5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for conf, (description, _, seeds) in groups.items():
+        curves = [{e["epoch"]: 1 - _f(e["test_accuracy"]) for e in s} for s in seeds.values() if s]
+        if not curves:
+            continue
+        xs = sorted(set().union(*curves))
+        vals = [[c[x] for c in curves if x in c] for x in xs]
+        mean = [sum(v) / len(v) for v in vals]
+        name = f"{conf}: {description}" if description else conf
+        (line,) = ax.plot(xs, mean, marker="o" if len(xs) < 3 else None, label=name)
+        if len(curves) > 1:
+            ax.fill_between(xs, [min(v) for v in vals], [max(v) for v in vals], color=line.get_color(), alpha=0.2)
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("Epochs")
+    ax.set_ylabel("Test error")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if ax.lines:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+def write_all(out_dir, name: str, groups, summaries, title: str = "") -> dict:
+    """Write ``NAME.csv``, ``NAME-summary.csv`` and ``NAME.png`` into ``out_dir``; return their paths."""
+    from pathlib import Path
+    out = Path(out_dir)
+    paths = {"csv": out / f"{name}.csv", "summary": out / f"{name}-summary.csv", "png": out / f"{name}.png"}
+    write_epochs_csv(paths["csv"], groups)
+    write_summary_csv(paths["summary"], summaries)
+    plot(paths["png"], groups, title or name)
+    return paths

@@ -1,0 +1,260 @@
+"""Experiment files: the TOML schema, its validation, and the expansion into trials.
+
+An experiment is a base spec (``[data]``, ``[model]``, ``[optimizer]``, ``[train]``) plus optional
+named ``[[configurations]]`` (each sets several dotted key paths at once) and an optional ``[grid]``
+(the cartesian product of lists of values at dotted key paths).  Every expanded variant is
+validated in full, before anything trains; a mistake raises :class:`SpecError` naming the key's
+dotted path (``model.layers.0.units``) and the reason.  Validated specs are *normalized*: every
+default filled in, names canonical, so a trial's JSON says exactly how it was trained.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+
+from .schema import _NAME_RE, TOP_KEYS, SpecError, _check_keys, _join, _str, _tname, normalize
+
+try:  # Python >= 3.11
+    import tomllib as _toml
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as _toml
+
+__all__ = ["SpecError", "Experiment", "normalize", "load", "loads", "dumps", "trial_hash", "set_path", "parse_value"]
+
+
+# -- dotted paths -------------------------------------------------------------------------------------
+def split_path(path: str) -> list:
+    parts = re.sub(r"\[(\d+)\]", r".\1", path).split(".")
+    if not path or any(p == "" for p in parts):
+        raise SpecError(path, "not a valid dotted key path (like 'optimizer.learning_rate' or 'model.layers.0.units')")
+    return [int(p) if p.isdigit() else p for p in parts]
+
+
+def set_path(d: dict, path: str, value) -> None:
+    """Set ``value`` at dotted ``path`` in ``d`` (tables are created; array elements must exist)."""
+    parts, node = split_path(path), d
+    for i, key in enumerate(parts):
+        last, where = i == len(parts) - 1, ".".join(map(str, parts[:i + 1]))
+        if isinstance(node, list):
+            if not isinstance(key, int) or not -len(node) <= key < len(node):
+                raise SpecError(where, f"no element {key!r}: the array has {len(node)} element(s)")
+        elif isinstance(node, dict):
+            key = str(key)
+            if not last and key not in node:
+                node[key] = {}
+        else:
+            raise SpecError(where, f"cannot set a key inside a {_tname(node)}")
+        if last:
+            node[key] = copy.deepcopy(value)
+        else:
+            node = node[key]
+
+
+def _flatten(d, prefix=""):
+    for k, v in d.items():
+        path = _join(prefix, k)
+        if isinstance(v, dict):
+            yield from _flatten(v, path)
+        else:
+            yield path, v
+
+
+def _fmt(v):
+    return (repr(v) if isinstance(v, float) else str(v) if not isinstance(v, (dict, list))
+            else json.dumps(v, separators=(",", ":")))
+
+
+# -- the experiment ------------------------------------------------------------------------------------
+class Experiment:
+    """A parsed experiment file: ``variants(overrides)`` validates and expands it."""
+
+    def __init__(self, raw: dict, source: str = "", default_name: str = "experiment"):
+        if not isinstance(raw, dict):
+            raise SpecError("", "an experiment must be a TOML table")
+        _check_keys(raw, "", TOP_KEYS, ("model", "optimizer") if "configurations" not in raw else ())
+        self.raw, self.source = raw, source
+        self.name = _str(raw, "name", "", default_name)
+        if not _NAME_RE.match(self.name):
+            raise SpecError("name", f"must be letters, digits and . _ + - (it names files), got {self.name!r}")
+        self.description = _str(raw, "description", "", "")
+        self.grid = self._grid(raw.get("grid", {}))
+        self.configurations = self._configurations(raw.get("configurations", []))
+
+    @staticmethod
+    def _grid(grid):
+        _check_keys(grid, "grid", list(grid) if isinstance(grid, dict) else [])
+        axes = list(_flatten(grid))
+        for path, values in axes:
+            if not isinstance(values, list) or not values:
+                raise SpecError(f"grid.{path}", f"must be a non-empty array of values, got {values!r}")
+            if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+                raise SpecError(f"grid.{path}", f"values must be distinct, got {values!r}")
+            split_path(path)
+        paths = [split_path(p) for p, _ in axes]
+        labels = []
+        for parts in paths:  # the shortest suffix that tells the axes apart
+            n = next(n for n in range(1, len(parts) + 1)
+                     if sum(q[-n:] == parts[-n:] for q in paths) == 1 or n == len(parts))
+            labels.append(".".join(map(str, parts[-n:])))
+        return [(p, lab, v) for (p, v), lab in zip(axes, labels)]
+
+    @staticmethod
+    def _configurations(confs):
+        if not isinstance(confs, list) or not all(isinstance(c, dict) for c in confs):
+            raise SpecError("configurations", "must be an array of tables ([[configurations]])")
+        seen, out = set(), []
+        for i, c in enumerate(confs):
+            path = f"configurations.{i}"
+            name = _str(c, "name", path, f"conf{i + 1}")
+            if not name or name in seen:
+                raise SpecError(_join(path, "name"),
+                                f"configuration names must be non-empty and distinct, got {name!r}")
+            seen.add(name)
+            sets = {k: v for k, v in c.items() if k not in ("name", "description")}
+            for k in sets:
+                split_path(k)
+            out.append((name, _str(c, "description", path, ""), sets))
+        return out
+
+    def variants(self, overrides=()) -> list[dict]:
+        """Every configuration x grid point, validated and normalized, with ``overrides`` (path, value) applied last."""
+        base = {k: v for k, v in self.raw.items() if k not in ("name", "description", "grid", "configurations")}
+        confs = self.configurations or [("default" if not self.grid else "", self.description, {})]
+        points = list(itertools.product(*[[(p, lab, v) for v in vals] for p, lab, vals in self.grid]))
+        out = []
+        for name, description, sets in confs:
+            for point in points:
+                raw = copy.deepcopy(base)
+                label = ",".join(f"{lab}={_fmt(v)}" for _, lab, v in point)
+                full = f"{name}[{label}]" if name and label else name or label
+                context = f"configuration {full!r}"
+                try:
+                    for path, value in sets.items():
+                        set_path(raw, path, value)
+                    for path, _, value in point:
+                        set_path(raw, path, value)
+                    for path, value in overrides:
+                        set_path(raw, path, value)
+                except SpecError as exc:
+                    raise SpecError(exc.path, exc.reason, context) from None
+                try:
+                    spec = normalize(raw, context)
+                except SpecError as exc:
+                    replaced = [k for k, v in sets.items() if isinstance(v, dict) and exc.path.startswith(k + ".")]
+                    if replaced:
+                        exc.args = (f"{exc.args[0]}; note: configuration {name!r} replaces the whole table "
+                                    f"{replaced[0]!r}; to change single keys, quote dotted keys such as "
+                                    f"\"{replaced[0]}.KEY\" = ...",)
+                    raise
+                if any(o["configuration"] == full for o in out):
+                    raise SpecError("grid", f"two variants are both named {full!r}; make the grid values distinct")
+                out.append({"experiment": self.name, "configuration": full, "description": description, **spec})
+        return out
+
+    def trials(self, overrides=()) -> list[dict]:
+        """One trial spec per variant and seed (``train.seeds`` replaced by ``seed``)."""
+        out = []
+        for v in self.variants(overrides):
+            for seed in v["train"]["seeds"]:
+                t = copy.deepcopy(v)
+                del t["train"]["seeds"]
+                t["seed"] = seed
+                out.append(t)
+        return out
+
+
+def trial_hash(trial: dict) -> str:
+    """Identity of a trial's computation: everything but the epoch count and descriptions."""
+    t = copy.deepcopy(trial)
+    t.pop("description", None)
+    t["train"].pop("epochs", None)
+    return hashlib.sha256(json.dumps(t, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def loads(text: str, default_name: str = "experiment") -> Experiment:
+    try:
+        raw = _toml.loads(text)
+    except _toml.TOMLDecodeError as exc:
+        raise SpecError("", f"not valid TOML: {exc}") from None
+    return Experiment(raw, text, default_name)
+
+
+def load(path) -> Experiment:
+    from pathlib import Path
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError("", f"cannot read {path}: {exc.strerror or exc}") from None
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "-", path.stem) or "experiment"
+    return loads(text, stem)
+
+
+def parse_value(text: str):
+    """A command-line value as TOML (``0.1``, ``true``, ``[1, 2]``, ``"x"``); bare words stay strings."""
+    try:
+        return _toml.loads(f"v = {text}")["v"]
+    except _toml.TOMLDecodeError:
+        return text
+
+
+# -- TOML writing ------------------------------------------------------------------------------------------
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(k):
+    return k if _BARE.match(k) else json.dumps(k)
+
+
+def _value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v) if v == v and abs(v) != float("inf") else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items() if x is not None) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _small(v) -> bool:
+    """A table short enough to write inline."""
+    try:
+        return len(_value(v)) <= 72 and not any(isinstance(x, (dict, list)) and not _small_list(x) for x in v.values())
+    except TypeError:
+        return False
+
+
+def _small_list(x):
+    return not isinstance(x, list) or not any(isinstance(i, dict) for i in x)
+
+
+def dumps(d: dict, _prefix: str = "") -> str:
+    """Write a dict as TOML: scalars and inline values first, then sub-tables, then arrays of tables."""
+    lines, tables, arrays = [], [], []
+    for k, v in d.items():
+        if v is None:
+            continue
+        if isinstance(v, dict) and not (_prefix and _small(v)):
+            tables.append((k, v))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            arrays.append((k, v))
+        else:
+            lines.append(f"{_key(k)} = {_value(v)}")
+    out = "\n".join(lines)
+    for k, v in tables:
+        name = _join(_prefix, _key(k))
+        out += f"\n\n[{name}]\n" + dumps(v, name)
+    for k, items in arrays:
+        name = _join(_prefix, _key(k))
+        for item in items:
+            out += f"\n\n[[{name}]]\n" + dumps(item, name)
+    return out.strip("\n") + ("\n" if not _prefix else "")

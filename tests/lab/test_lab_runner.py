@@ -1,0 +1,145 @@
+"""End to end, in child processes: kill -9 and resume, and a short ``tweaknet table5-1`` run."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+SMALL = """
+name = "resume"
+[data]
+dataset = "synthetic"
+train_samples = 4000
+test_samples = 300
+[model]
+loss = "categorical_crossentropy"
+[[model.layers]]
+units = 32
+activation = "tanh"
+batch_norm = "before"
+[[model.layers]]
+units = 10
+activation = "softmax"
+[optimizer]
+name = "sgd"
+learning_rate = 0.05
+momentum = 0.9
+clipnorm = 1.0
+[optimizer.schedule]
+name = "exponential_decay"
+decay_steps = 1000
+decay_rate = 0.9
+[train]
+batch_size = 2
+epochs = 8
+seeds = [7]
+[grid]   # one trial on the reference path (batch norm), one on the compiled path where numba is installed
+"model.layers.0.batch_norm" = ["before", "none"]
+"""
+RESULTS = ("SELECT configuration, seed, epoch, train_loss, train_accuracy, test_loss, test_accuracy "
+           "FROM results ORDER BY configuration, seed, epoch")
+
+
+def tweaknet(*args):
+    return [sys.executable, "-m", "tweaknet", *map(str, args)]
+
+
+def rows(db, sql="SELECT trial_id, epoch, finished_at FROM epochs ORDER BY trial_id, epoch"):
+    with sqlite3.connect(db) as c:
+        return c.execute(sql).fetchall()
+
+
+def count(db):
+    try:
+        return len(rows(db))
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def test_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
+    exp = tmp_path / "small.toml"
+    exp.write_text(SMALL)
+    a, b = tmp_path / "a", tmp_path / "b"
+    done = subprocess.run(tweaknet("run", exp, "--out", a, "--jobs", 2), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(rows(a / "runs.sqlite")) == 16
+
+    child = subprocess.Popen(tweaknet("run", exp, "--out", b, "--jobs", 2), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    db, deadline = b / "runs.sqlite", time.monotonic() + 120
+    while count(db) < 1:
+        assert child.poll() is None and time.monotonic() < deadline, "the run ended before its first epoch"
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    time.sleep(1.5)  # orphaned workers notice within 0.5 s and exit
+    before = rows(db)
+    assert 1 <= len(before) < 16, "killed too late to test resuming"
+    time.sleep(0.5)
+    assert rows(db) == before  # nothing trains after the kill
+
+    again = subprocess.run(tweaknet("run", exp, "--out", b, "--jobs", 2), capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "resuming after epoch" in again.stdout
+    after = rows(db)
+    assert len(after) == 16
+    assert set(before) <= set(after)  # finished epochs kept, with their timestamps: not recomputed
+    assert rows(db, RESULTS) == rows(a / "runs.sqlite", RESULTS)  # exactly the uninterrupted floats
+
+
+def test_short_table5_1_run(tmp_path):
+    out = tmp_path / "t51"
+    cmd = tweaknet("table5-1", "--epochs", 1, "--train-samples", 600, "--test-samples", 200, "--jobs", 2,
+                   "--out", out)
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    confs = [f"conf{i}" for i in range(1, 6)]
+    for c in confs:  # not a terminal: one line per finished epoch per trial, and the table
+        assert f"{c} seed 1: epoch 1/1" in run.stdout
+        assert any(line.startswith(c + " ") and "%" in line for line in run.stdout.splitlines())
+
+    db = out / "runs.sqlite"
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        trials = c.execute("SELECT configuration, seed, epochs, status, spec_json FROM trials ORDER BY id").fetchall()
+        epochs = c.execute("SELECT * FROM results ORDER BY configuration").fetchall()
+        checkpoints = c.execute("SELECT COUNT(*), MIN(epoch), MAX(epoch) FROM checkpoints").fetchone()
+    assert [t[:4] for t in trials] == [(c, 1, 1, "done") for c in confs]
+    specs = [json.loads(t[4]) for t in trials]
+    assert all(s["data"]["train_samples"] == 600 and s["data"]["test_samples"] == 200 for s in specs)
+    assert specs[1]["optimizer"]["learning_rate"] == 10.0 and specs[4]["train"]["batch_size"] == 64
+    assert len(epochs) == 5 and checkpoints == (5, 1, 1)
+    for r in epochs:
+        assert r[3] == 1 and 0 <= r[7] <= 1 and r[9] > 0  # epoch, test accuracy, seconds
+
+    with open(out / "table5-1.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["configuration"] for r in table] == confs
+    assert all(r["epoch"] == "1" and abs(float(r["test_error"]) + float(r["test_accuracy"]) - 1) < 1e-12
+               for r in table)
+    with open(out / "table5-1-summary.csv", newline="") as fh:
+        assert [r["configuration"] for r in csv.DictReader(fh)] == confs
+    png = (out / "table5-1.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    image = pytest.importorskip("matplotlib.image").imread(out / "table5-1.png")
+    assert image.shape[0] > 200 and image.shape[1] > 200
+
+    # Started again: everything is complete, nothing retrains.
+    first = rows(db)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0 and "5 already complete, 0 to train" in rerun.stdout
+    assert rows(db) == first
+    # Another spec into the same folder: refused, naming the difference, exit status 2.
+    other = subprocess.run(tweaknet("table5-1", "--epochs", 1, "--train-samples", 500, "--test-samples", 200,
+                                    "--out", out), capture_output=True, text=True, timeout=120)
+    assert other.returncode == 2
+    assert "data.train_samples: 600 -> 500" in other.stderr and rows(db) == first
