@@ -124,3 +124,14 @@ def test_batch_callbacks_use_the_reference_path():
     model.build()
     assert fast.explain(model, batch_hooks=True) == "a callback uses per-batch hooks"
     assert fast.explain(model) is None
+
+
+def test_training_flushes_subnormals_and_restores_the_mode():
+    import platform
+    tiny = np.array([1e-39], dtype=np.float32)
+    assert (tiny * 2)[0] != 0  # the default mode keeps subnormals
+    with fast.numerics():
+        flushed = (tiny * 2)[0]
+    assert (tiny * 2)[0] != 0  # restored afterwards
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert flushed == 0

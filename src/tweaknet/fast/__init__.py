@@ -33,6 +33,15 @@ def reference_only():
         _disabled = old
 
 
+def numerics():
+    """The floating-point mode of training: flush subnormals to zero (see ``denormals.py``) where numba is
+    installed, for the reference and the compiled path alike; the default mode otherwise."""
+    if importlib.util.find_spec("numba") is None:
+        return contextlib.nullcontext()
+    from .denormals import flush_denormals
+    return flush_denormals()
+
+
 def explain(model, batch_hooks=False):
     """None when the compiled path serves ``model`` in ``fit``, else the reason it does not."""
     from .plan import explain as _explain

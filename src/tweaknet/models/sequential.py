@@ -164,7 +164,8 @@ class Sequential:
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
-            logs = loop.run_epoch(self, x, y, batch_size, shuffle, cb, compiled)
+            with fast.numerics():
+                logs = loop.run_epoch(self, x, y, batch_size, shuffle, cb, compiled)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 vlogs = loop.evaluate_arrays(self, *val, max(validation_batch_size or batch_size, 256))
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
