@@ -25,7 +25,9 @@ def register(kind: str, *names: str) -> Callable:
     def deco(obj):
         table = _REGISTRY.setdefault(kind, {})
         own = getattr(obj, "__name__", None) or type(obj).__name__
-        for key in {own, _snake(own), *names}:
+        # The class name and the given names; the snake_case form only when no name is given
+        # (so 'RMSprop' registers 'rmsprop', not also 'rm_sprop').
+        for key in {own, *(names or (_snake(own),))}:
             table[key] = obj
         obj._registry_name = names[0] if names else _snake(own)
         return obj

@@ -12,6 +12,7 @@ Forward caches what backward needs (inputs, outputs); backward never recomputes 
 from __future__ import annotations
 
 import difflib
+import inspect
 import itertools
 from collections import defaultdict
 
@@ -42,6 +43,8 @@ class Layer:
         if kwargs:
             bad = next(iter(kwargs))
             valid = ["name", "input_shape", "input_dim", "trainable", "dtype"]
+            # ... and the layer's own arguments (the likeliest typos: 'activaton', 'kernel_initialiser').
+            valid += [p for p in inspect.signature(type(self).__init__).parameters if p not in ("self", "kwargs")]
             close = difflib.get_close_matches(bad, valid, n=1)
             raise TypeError(f"{type(self).__name__} got an unexpected argument {bad!r}."
                             + (f" Did you mean {close[0]!r}?" if close else ""))
