@@ -45,7 +45,7 @@ METRICS = {"train_loss": 0.5, "train_accuracy": 0.8, "test_loss": 0.6, "test_acc
 def _model_state():
     (t,) = spec.loads(SMALL).trials()
     data = build.load_data(t["data"])
-    model = build.build_model(t, data.input_dim)
+    model = build.build_model(t, data)
     model.fit(data.x_train, data.y_train, batch_size=8, epochs=1, verbose=0)
     return model.get_state()
 
@@ -55,7 +55,7 @@ def test_state_round_trip_is_exact_and_pickle_free():
     blob = store.pack_state(state)
     np.load(io.BytesIO(blob), allow_pickle=False)  # a plain .npz archive
     back = store.unpack_state(blob)
-    assert len(back["weights"]) == len(state["weights"]) == 8  # 2 x (kernel, bias) and BN gamma/beta/mean/var
+    assert len(back["weights"]) == len(state["weights"]) == 10  # Normalization mean/variance, 2 x (kernel, bias), BN gamma/beta/mean/var
     for a, b in zip(state["weights"], back["weights"]):
         assert a.dtype == b.dtype and np.array_equal(a, b)
     assert back["optimizer"]["iterations"] == state["optimizer"]["iterations"] > 0

@@ -368,11 +368,12 @@ def _input_gradient(B, W, D, Dn):
 @njit(**_JIT)
 def train_epoch(x, y, order, batch_size, Ws, Bs, Gw, Gb, S0w, S1w, S2w, S0b, S1b, S2b, acts, alphas, has_bias,
                 loss_code, eps, metric_code, opt, hp, state, lrs, t0, weight_decay, clip_code, clip_c,
-                Z, A, Dz, xbuf, c):
+                Z, A, Dz, xbuf, in_mean, in_denom, c):
     """Train one epoch; return (sum over samples of the loss, correct count, steps).
 
     Per layer l: Z[l], A[l] hold pre-activations and outputs, Dz[l] the gradient at Z[l]
-    (all shaped (batch_size, units)); xbuf holds the batch's input rows.
+    (all shaped (batch_size, units)); xbuf holds the batch's input rows, cast to the float type and
+    normalized as ``(x - in_mean) / in_denom`` (zeros and ones when the model has no Normalization).
     """
     n = order.size
     L = len(Ws)
@@ -384,8 +385,11 @@ def train_epoch(x, y, order, batch_size, Ws, Bs, Gw, Gb, S0w, S1w, S2w, S0b, S1b
     start = 0
     while start < n:
         B = min(batch_size, n - start)
+        n_in = xbuf.shape[1]
         for s in range(B):
-            xbuf[s, :] = x[order[start + s], :]
+            row = order[start + s]
+            for i in range(n_in):
+                xbuf[s, i] = (x[row, i] - in_mean[i]) / in_denom[i]
         for l in range(L):
             _forward(l, B, xbuf if l == 0 else A[l - 1], Ws[l], Bs[l], Z[l], A[l], acts[l], alphas[l])
         # loss and the gradient at the last pre-activation

@@ -1,6 +1,6 @@
 """Which models the compiled path serves, and the translation of a model into kernel arguments.
 
-Served: a Sequential stack of ``Dense`` layers (any activation among linear, sigmoid, tanh, plain
+Served: a Sequential stack of ``Dense`` layers, optionally after a ``Normalization`` input layer, (any activation among linear, sigmoid, tanh, plain
 relu, leaky_relu, elu, selu, softplus, softmax on the last layer), loss MSE or a fused
 sigmoid + binary / softmax + categorical cross-entropy, any tweaknet optimizer with any clipping
 mode, weight decay and schedule, metrics none or one (binary or categorical) accuracy, and no
@@ -14,7 +14,7 @@ import numpy as np
 from .. import activations as A
 from .. import losses as Lo
 from .. import optimizers as O
-from ..layers import Dense
+from ..layers import Dense, Normalization
 from ..training import metrics as M
 
 _ACT = {A.Linear: 0, A.Sigmoid: 1, A.Tanh: 2, A.Relu: 3, A.LeakyRelu: 4, A.Elu: 5, A.Selu: 6, A.Softplus: 7,
@@ -52,6 +52,16 @@ def _optimizer_code(opt):
     return None, None, None
 
 
+def _dense_layers(model):
+    """The Dense layers after an optional leading Normalization (None if the stack has another shape)."""
+    layers = model.layers
+    if layers and type(layers[0]) is Normalization:
+        if layers[0].invert or len(layers) < 2:
+            return None
+        layers = layers[1:]
+    return layers
+
+
 def explain(model, batch_hooks=False) -> str | None:
     """None if the compiled path serves this model, else the reason it does not."""
     from . import available
@@ -59,11 +69,12 @@ def explain(model, batch_hooks=False) -> str | None:
         return "numba and scipy are not installed (pip install 'tweaknet[fast]')"
     if batch_hooks:
         return "a callback uses per-batch hooks"
-    if not all(type(layer) is Dense and layer.trainable for layer in model.layers):
+    dense = _dense_layers(model)
+    if dense is None or not all(type(layer) is Dense and layer.trainable for layer in dense):
         kinds = sorted({type(layer).__name__ for layer in model.layers if type(layer) is not Dense})
         return f"only stacks of trainable Dense layers are compiled (this model has {', '.join(kinds) or 'frozen layers'})"
-    for i, layer in enumerate(model.layers):
-        _, _, why = _activation_code(layer.activation, i == len(model.layers) - 1)
+    for i, layer in enumerate(dense):
+        _, _, why = _activation_code(layer.activation, i == len(dense) - 1)
         if why:
             return why
     loss, last_act = model.loss, model.layers[-1].activation
@@ -88,8 +99,12 @@ class EpochPlan:
 
     def __init__(self, model, batch_size):
         self.model, self.batch_size = model, batch_size
-        layers, opt = model.layers, model.optimizer
+        layers, opt = _dense_layers(model), model.optimizer
         dtype = model.store.params.dtype
+        n_in = layers[0].params["kernel"].shape[0]
+        norm = model.layers[0] if model.layers[0] is not layers[0] else None
+        self.in_mean = np.zeros(n_in, dtype) + (norm.buffers["mean"] if norm else 0)
+        self.in_denom = np.ones(n_in, dtype) * (norm.denominator() if norm else 1)
         n_last = len(layers) - 1
         codes = [_activation_code(layer.activation, i == n_last) for i, layer in enumerate(layers)]
         self.acts = np.array([code for code, _, _ in codes], dtype=np.int64)
@@ -108,7 +123,7 @@ class EpochPlan:
         slot_w, slot_b = [], []
         for name in (slot_names + [None] * 3)[:3]:
             ws, bs = [], []
-            for layer, (a, b), shape in self._segments(model):
+            for layer, (a, b), shape in self._segments(model, layers):
                 if name is None or name not in opt._state:
                     view = np.zeros(shape if len(shape) == 2 else (1, shape[0]), dtype)
                 else:
@@ -139,10 +154,10 @@ class EpochPlan:
         self.metric_code = 0 if metric is None else (1 if type(metric) is M.CategoricalAccuracy else 2)
 
     @staticmethod
-    def _segments(model):
+    def _segments(model, layers):
         """(layer, (start, stop), shape) of each trainable array, in the store's order."""
         it = iter(model.store.segments)
-        for layer in model.layers:
+        for layer in layers:
             for name in layer.params:
                 yield layer, next(it), layer.params[name].shape
 
@@ -162,7 +177,7 @@ class EpochPlan:
             self.S0w, self.S1w, self.S2w, self.S0b, self.S1b, self.S2b, self.acts, self.alphas, self.has_bias,
             self.loss_code, epsilon(), self.metric_code, self.opt_code, self.hp, state, lrs, opt.iterations,
             float(opt.weight_decay or 0.0), self.clip[0], float(self.clip[1]), self.Z, self.A, self.Dz,
-            self.xbuf, self.c)
+            self.xbuf, self.in_mean, self.in_denom, self.c)
         opt.iterations += int(done)
         if hasattr(opt, "u_product"):
             opt.u_product = float(state[0])

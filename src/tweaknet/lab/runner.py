@@ -68,7 +68,7 @@ def run_trial(job: dict) -> dict:
     try:
         data = build.load_data(trial["data"])
         set_random_seed(trial["seed"])
-        model = build.build_model(trial, data.input_dim)
+        model = build.build_model(trial, data)
         start, epochs = 0, trial["train"]["epochs"]
         ck = store.checkpoint(tid)
         if ck is not None:

@@ -5,7 +5,8 @@ from .batch_normalization import BatchNormalization
 from .dense import Dense
 from .input import Input, InputLayer
 from .maxout import Maxout
+from .normalization import Normalization
 from .reshaping import Flatten
 
 __all__ = ["Layer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Flatten",
-           "BatchNormalization", "Maxout", "Input", "InputLayer"]
+           "BatchNormalization", "Maxout", "Normalization", "Input", "InputLayer"]

@@ -8,7 +8,7 @@ from ..callbacks import CallbackList, History, ProgressLogger
 from ..layers.base import Layer, unique_name
 from ..layers.input import InputLayer
 from ..training import loop
-from ..training.data import check_batch_size, check_inputs, check_targets, split_validation
+from ..training.data import check_batch_size, check_inputs, check_targets, split_validation, take
 from ..training.metrics import resolve as resolve_metric
 from ..validation import check_int
 from .parameters import ParameterStore
@@ -180,6 +180,7 @@ class Sequential:
         """One optimizer step on one batch; returns the loss (and metrics, as a list) before the update."""
         self._require_compiled("train_on_batch")
         x, y = self._prepare(x, y)
+        x = take(x, slice(None), self.store.params.dtype)
         value, out = loop.train_step(self, x, y)
         if not self.compiled_metrics:
             return value
@@ -200,12 +201,14 @@ class Sequential:
         x = check_inputs(x, self._input_shape, self._dtype())
         self._ensure_built(x.shape)
         bs = max(check_batch_size(batch_size), 256)
-        return np.concatenate([loop.forward(self, x[i:i + bs], False) for i in range(0, len(x), bs)])
+        dtype = self.store.params.dtype
+        return np.concatenate([loop.forward(self, take(x, slice(i, i + bs), dtype), False)
+                               for i in range(0, len(x), bs)])
 
     def __call__(self, x, training=False):
         x = check_inputs(x, self._input_shape, self._dtype())
         self._ensure_built(x.shape)
-        return loop.forward(self, x, training)
+        return loop.forward(self, take(x, slice(None), self.store.params.dtype), training)
 
     # -- weights ------------------------------------------------------------------------------
     def _build_if_shape_known(self):

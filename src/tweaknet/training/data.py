@@ -7,8 +7,13 @@ from ..validation import as_float_array, check_int, check_number
 
 
 def check_inputs(x, input_shape, dtype, name="x") -> np.ndarray:
-    """Return ``x`` as a finite float array whose sample shape is ``input_shape``."""
-    x = as_float_array(name, x, dtype)
+    """Return ``x`` as an array whose sample shape is ``input_shape``: floats become a finite array of
+    ``dtype``; integer arrays (uint8 pixels) are kept as they are and cast one batch at a time."""
+    raw = np.asarray(x) if x is not None else None
+    if raw is not None and raw.ndim > 0 and raw.size and (np.issubdtype(raw.dtype, np.integer) or raw.dtype == bool):
+        x = np.ascontiguousarray(raw)
+    else:
+        x = as_float_array(name, x, dtype)
     if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
         want = ", ".join(map(str, input_shape))
         got = ", ".join(map(str, x.shape[1:]))
@@ -51,3 +56,9 @@ def batches(n: int, batch_size: int, order=None):
     """Yield index objects for consecutive batches: slices, or arrays of the shuffled ``order``."""
     for start in range(0, n, batch_size):
         yield slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+
+
+def take(x, idx, dtype) -> np.ndarray:
+    """The batch ``x[idx]`` in the model's float type (integer data is cast here, batch by batch)."""
+    xb = x[idx]
+    return xb if xb.dtype == dtype else xb.astype(dtype)

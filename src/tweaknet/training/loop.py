@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import seeding
-from .data import batches
+from .data import batches, take
 
 
 def forward(model, x, training):
@@ -49,8 +49,9 @@ def run_epoch(model, x, y, batch_size, shuffle, callbacks, compiled=None) -> dic
     loss_sum, seen = 0.0, 0
     correct = [0.0] * len(metrics)
     batch_hooks = bool(callbacks.batch_callbacks)
+    dtype = model.store.params.dtype
     for i, idx in enumerate(batches(n, batch_size, order)):
-        xb, yb = x[idx], y[idx]
+        xb, yb = take(x, idx, dtype), y[idx]
         if batch_hooks:
             callbacks.on_train_batch_begin(i)
         value, out = train_step(model, xb, yb)
@@ -72,7 +73,7 @@ def evaluate_arrays(model, x, y, batch_size) -> dict:
     metrics = model.compiled_metrics
     loss_sum, correct = 0.0, [0.0] * len(metrics)
     for idx in batches(len(x), batch_size):
-        xb, yb = x[idx], y[idx]
+        xb, yb = take(x, idx, model.store.params.dtype), y[idx]
         out = forward(model, xb, False)
         loss_sum += float(np.sum(model.loss.per_sample(yb, out))) / int(np.prod(out.shape[1:-1], dtype=int))
         for j, m in enumerate(metrics):
