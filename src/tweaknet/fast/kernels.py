@@ -352,6 +352,37 @@ def _weight_gradients(B, X, D, G, Gb):
 
 
 @njit(**_JIT)
+def _fused_single_sample(opt, c, W, x, d, G, S0, S1):
+    """For one sample and the book's two rules (SGD, Adam) with no clipping or weight decay: compute each
+    gradient entry ``g = x_i d_j`` and apply the update in the same pass (half the memory traffic).
+    Returns False when the caller must use the two-pass form instead."""
+    n_in, n_o = W.shape
+    if opt == SGD:
+        lr = c[C_LR]
+        for i in range(n_in):
+            xi = x[i]
+            for j in range(n_o):
+                g = xi * d[j]
+                G[i, j] = g
+                W[i, j] -= lr * g
+        return True
+    if opt == ADAM:
+        alpha, eps, one_b1, one_b2 = c[C_ALPHA], c[C_EPS], c[C_1MB1], c[C_1MB2]
+        for i in range(n_in):
+            xi = x[i]
+            for j in range(n_o):
+                g = xi * d[j]
+                G[i, j] = g
+                m = S0[i, j] + (g - S0[i, j]) * one_b1
+                v = S1[i, j] + (g * g - S1[i, j]) * one_b2
+                S0[i, j] = m
+                S1[i, j] = v
+                W[i, j] -= (m * alpha) / (math.sqrt(v) + eps)
+        return True
+    return False
+
+
+@njit(**_JIT)
 def _input_gradient(B, W, D, Dn):
     """Dn[:B] = D[:B] W^T, the gradient at the layer's input."""
     n_in, n_o = W.shape
@@ -409,7 +440,16 @@ def train_epoch(x, y, order, batch_size, Ws, Bs, Gw, Gb, S0w, S1w, S2w, S0b, S1b
                 _input_gradient(B, Ws[l], Dz[l], Dz[l - 1])
                 for s in range(B):
                     _activation_backward(acts[l - 1], alphas[l - 1], Z[l - 1][s], A[l - 1][s], Dz[l - 1][s])
-            _weight_gradients(B, xbuf if l == 0 else A[l - 1], Dz[l], Gw[l], Gb[l])
+            X = xbuf if l == 0 else A[l - 1]
+            if B == 1 and clip_code == NO_CLIP and c[C_WD] == 0.0 and \
+                    _fused_single_sample(opt, c, Ws[l], X[0], Dz[l][0], Gw[l], S0w[l], S1w[l]):
+                # the kernel is done; the bias (one row) takes the two-pass form
+                for j in range(Gb[l].shape[1]):
+                    Gb[l][0, j] = Dz[l][0, j]
+                if has_bias[l]:
+                    _update_array(opt, c, Bs[l], Gb[l], S0b[l], S1b[l], S2b[l])
+                continue
+            _weight_gradients(B, X, Dz[l], Gw[l], Gb[l])
             if fuse:
                 if clip_code == CLIP_VALUE:
                     _clip_value(Gw[l], c[C_CLIP])
