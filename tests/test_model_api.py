@@ -551,3 +551,18 @@ def test_keras_optimizer_spellings_from_the_books():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tweaknet.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True)
+
+
+def test_one_label_per_sample_fits_a_one_unit_output_as_in_keras():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 5)).astype(np.float32)
+    labels = (x[:, 0] > 0).astype(np.float32)
+    histories = []
+    for y in (labels, labels.reshape(-1, 1)):
+        tn.utils.set_random_seed(2)
+        model = tn.Sequential([tn.layers.Dense(1, activation="sigmoid", input_shape=(5,))])
+        model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+        histories.append(model.fit(x, y, epochs=2, batch_size=8, verbose=0).history)
+    assert histories[0] == histories[1]
+    with pytest.raises(ValueError, match="labels"):
+        model.fit(x, np.stack([labels, labels], 1), verbose=0)  # two columns cannot fit one output

@@ -31,6 +31,9 @@ def check_targets(y, n: int, loss, output_shape, dtype, name="y") -> np.ndarray:
     y = as_float_array(name, y, np.float64 if integer else dtype)
     if y.shape[0] != n:
         raise ValueError(f"`x` has {n} samples but `{name}` has {y.shape[0]}: they must match one to one.")
+    if not integer and output_shape[-1:] == (1,) and y.ndim == len(output_shape):
+        # One label per sample for a one-unit output: Keras expands the rank, (N,) -> (N, 1); so do we.
+        y = y.reshape(*y.shape, 1)
     if loss is not None:
         loss.check_targets(y, (n, *output_shape))
     return y.astype(np.intp) if integer else y
