@@ -554,6 +554,7 @@ def test_keras_optimizer_spellings_from_the_books():
 
 
 def test_one_label_per_sample_fits_a_one_unit_output_as_in_keras():
+    tn = tweaknet
     rng = np.random.default_rng(3)
     x = rng.standard_normal((40, 5)).astype(np.float32)
     labels = (x[:, 0] > 0).astype(np.float32)
