@@ -24,9 +24,8 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
-@register("schedule", "exponential_decay")
-class ExponentialDecay(LearningRateSchedule):
-    """``lr(step) = initial_learning_rate * decay_rate ^ (step / decay_steps)`` (floored exponent if staircase)."""
+class _StepDecay(LearningRateSchedule):
+    """Shared arguments of the exponential and inverse-time decays."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self.initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, low=0)
@@ -34,35 +33,32 @@ class ExponentialDecay(LearningRateSchedule):
         self.decay_rate = check_number("decay_rate", decay_rate, low=0)
         self.staircase = bool(staircase)
 
-    def __call__(self, step):
+    def _progress(self, step):
         p = step / self.decay_steps
-        return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase else p)
+        return math.floor(p) if self.staircase else p
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase}
 
 
+@register("schedule", "exponential_decay")
+class ExponentialDecay(_StepDecay):
+    """``lr(step) = initial_learning_rate * decay_rate ^ (step / decay_steps)`` (floored exponent if staircase)."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
+
+
 @register("schedule", "inverse_time_decay")
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepDecay):
     """``lr(step) = initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (floored ratio if staircase).
 
     With ``decay_steps=1`` this is Keras 2's ``decay=`` argument: ``lr / (1 + decay * iterations)``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        self.initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, low=0)
-        self.decay_steps = check_number("decay_steps", decay_steps, low=0, low_open=True)
-        self.decay_rate = check_number("decay_rate", decay_rate, low=0)
-        self.staircase = bool(staircase)
-
     def __call__(self, step):
-        p = step / self.decay_steps
-        return self.initial_learning_rate / (1.0 + self.decay_rate * (math.floor(p) if self.staircase else p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase}
+        return self.initial_learning_rate / (1.0 + self.decay_rate * self._progress(step))
 
 
 @register("schedule", "piecewise_constant_decay")
