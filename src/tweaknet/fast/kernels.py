@@ -5,9 +5,10 @@ loss, fused or chained output gradient, backward, clipping, weight decay, update
 model's own parameter/gradient views and the optimizer's own slot arrays, so it ends with the
 same numbers as the reference path up to float round-off.
 
-Layer arrays arrive as tuples of 2-D views into the flat buffers (a bias is viewed as a
-(1, units) row), so every index is a non-negative loop counter and LLVM vectorizes the inner
-loops.  Without norm clipping each layer is updated during the backward pass, as soon as its
+Kernels arrive transposed, ``(units, inputs)``, with their gradients and optimizer slots in the
+same layout (``plan.py`` transposes them in at the start of an epoch and back at its end), so the
+long loops run over contiguous inputs; biases are (1, units) rows.  Every index is a
+non-negative loop counter, so LLVM vectorizes the inner loops.  Without norm clipping each layer is updated during the backward pass, as soon as its
 gradient is known (its input gradient is computed first, from the old weights); with clipnorm
 or global_clipnorm all gradients are computed first, then clipped, then applied.  Codes are defined below and used by ``plan.py``.
 """
@@ -265,21 +266,14 @@ def _step_coefficients(opt, hp, lr, t, weight_decay, clip_c, state, c):
 
 
 @njit(**_JIT)
-def _dense_forward(x, W, b, z):
-    """z = x W + b for one sample, four input rows at a time."""
-    n_in, n_o = W.shape
+def _dense_forward(x, WT, b, z):
+    """z = x W + b for one sample, with the kernel transposed: one contiguous dot product per unit."""
+    n_o, n_in = WT.shape
     for j in range(n_o):
-        z[j] = b[0, j]
-    i = 0
-    while i + 4 <= n_in:
-        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
-        for j in range(n_o):
-            z[j] += x0 * W[i, j] + x1 * W[i + 1, j] + x2 * W[i + 2, j] + x3 * W[i + 3, j]
-        i += 4
-    while i < n_in:
-        for j in range(n_o):
-            z[j] += x[i] * W[i, j]
-        i += 1
+        acc = b[0, j]  # accumulate in the parameters' float type (a float64 0.0 would halve the vector width)
+        for i in range(n_in):
+            acc += WT[j, i] * x[i]
+        z[j] = acc
 
 
 @njit(**_JIT)
@@ -319,13 +313,13 @@ def _clip_all(code, c, G):
 
 
 @njit(**_JIT)
-def _forward(l, B, X, W, b, Z, A, act, alpha):
+def _forward(l, B, X, WT, b, Z, A, act, alpha):
     """Layer l's pre-activations Z[:B] = X[:B] W + b and outputs A[:B] (BLAS for batches, loops for one sample)."""
     if B == 1:
-        _dense_forward(X[0], W, b, Z[0])
+        _dense_forward(X[0], WT, b, Z[0])
     else:
-        np.dot(X[:B], W, Z[:B])
-        n_o = W.shape[1]
+        np.dot(X[:B], WT.T, Z[:B])
+        n_o = WT.shape[0]
         for s in range(B):
             for j in range(n_o):
                 Z[s, j] += b[0, j]
@@ -334,16 +328,16 @@ def _forward(l, B, X, W, b, Z, A, act, alpha):
 
 
 @njit(**_JIT)
-def _weight_gradients(B, X, D, G, Gb):
-    """G = X[:B]^T D[:B] and Gb = sum of the rows of D[:B]."""
-    n_in, n_o = G.shape
+def _weight_gradients(B, X, D, GT, Gb):
+    """GT = (X[:B]^T D[:B])^T and Gb = sum of the rows of D[:B]."""
+    n_o, n_in = GT.shape
     if B == 1:
-        for i in range(n_in):
-            xi = X[0, i]
-            for j in range(n_o):
-                G[i, j] = xi * D[0, j]
+        for j in range(n_o):
+            dj = D[0, j]
+            for i in range(n_in):
+                GT[j, i] = dj * X[0, i]
     else:
-        np.dot(X[:B].T, D[:B], G)
+        np.dot(D[:B].T, X[:B], GT)
     for j in range(n_o):
         Gb[0, j] = D[0, j]
     for s in range(1, B):
@@ -352,48 +346,47 @@ def _weight_gradients(B, X, D, G, Gb):
 
 
 @njit(**_JIT)
-def _fused_single_sample(opt, c, W, x, d, G, S0, S1):
+def _fused_single_sample(opt, c, WT, x, d, GT, S0, S1):
     """For one sample and the book's two rules (SGD, Adam) with no clipping or weight decay: compute each
-    gradient entry ``g = x_i d_j`` and apply the update in the same pass (half the memory traffic).
-    Returns False when the caller must use the two-pass form instead."""
-    n_in, n_o = W.shape
+    gradient entry ``g = x_i d_j`` and apply the update in the same pass, without storing the gradient
+    (a third of the memory traffic).  Returns False when the caller must use the two-pass form instead."""
+    n_o, n_in = WT.shape
     if opt == SGD:
         lr = c[C_LR]
-        for i in range(n_in):
-            xi = x[i]
-            for j in range(n_o):
-                g = xi * d[j]
-                G[i, j] = g
-                W[i, j] -= lr * g
+        for j in range(n_o):
+            dj = d[j]
+            for i in range(n_in):
+                g = dj * x[i]
+                WT[j, i] -= lr * g
         return True
     if opt == ADAM:
         alpha, eps, one_b1, one_b2 = c[C_ALPHA], c[C_EPS], c[C_1MB1], c[C_1MB2]
-        for i in range(n_in):
-            xi = x[i]
-            for j in range(n_o):
-                g = xi * d[j]
-                G[i, j] = g
-                m = S0[i, j] + (g - S0[i, j]) * one_b1
-                v = S1[i, j] + (g * g - S1[i, j]) * one_b2
-                S0[i, j] = m
-                S1[i, j] = v
-                W[i, j] -= (m * alpha) / (math.sqrt(v) + eps)
+        for j in range(n_o):
+            dj = d[j]
+            for i in range(n_in):
+                g = dj * x[i]
+                m = S0[j, i] + (g - S0[j, i]) * one_b1
+                v = S1[j, i] + (g * g - S1[j, i]) * one_b2
+                S0[j, i] = m
+                S1[j, i] = v
+                WT[j, i] -= (m * alpha) / (math.sqrt(v) + eps)
         return True
     return False
 
 
 @njit(**_JIT)
-def _input_gradient(B, W, D, Dn):
+def _input_gradient(B, WT, D, Dn):
     """Dn[:B] = D[:B] W^T, the gradient at the layer's input."""
-    n_in, n_o = W.shape
+    n_o, n_in = WT.shape
     if B == 1:
         for i in range(n_in):
-            acc = 0.0
-            for j in range(n_o):
-                acc += W[i, j] * D[0, j]
-            Dn[0, i] = acc
+            Dn[0, i] = 0.0
+        for j in range(n_o):
+            dj = D[0, j]
+            for i in range(n_in):
+                Dn[0, i] += dj * WT[j, i]
     else:
-        np.dot(D[:B], W.T, Dn[:B])
+        np.dot(D[:B], WT, Dn[:B])
 
 
 @njit(**_JIT)
@@ -408,7 +401,7 @@ def train_epoch(x, y, order, batch_size, Ws, Bs, Gw, Gb, S0w, S1w, S2w, S0b, S1b
     """
     n = order.size
     L = len(Ws)
-    n_out = Ws[L - 1].shape[1]
+    n_out = Ws[L - 1].shape[0]
     fuse = clip_code == NO_CLIP or clip_code == CLIP_VALUE
     loss_sum = 0.0
     correct_sum = 0.0

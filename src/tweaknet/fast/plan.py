@@ -42,8 +42,7 @@ def _optimizer_code(opt):
         return (4 if opt.amsgrad else 3), [opt.beta_1, opt.beta_2, opt.epsilon, 0.0, 0.0], \
             ["m", "v", "v_hat"] if opt.amsgrad else ["m", "v"]
     if t is O.RMSprop:
-        names = ["velocity", "momentum" if opt.momentum else "velocity",
-                 "average_gradient" if opt.centered else "velocity"]
+        names = ["velocity", "momentum" if opt.momentum else None, "average_gradient" if opt.centered else None]
         return 5, [0.0, opt.rho, opt.epsilon, opt.momentum, float(opt.centered)], names
     if t is O.Adagrad:
         return 6, [0.0, 0.0, opt.epsilon, 0.0, 0.0], ["accumulator"]
@@ -135,7 +134,12 @@ class EpochPlan:
                 bs_full.append(next(it) if layer.use_bias else np.zeros((1, layer.units), dtype))
             slot_w.append(tuple(ws))
             slot_b.append(tuple(bs_full))
-        self.S0w, self.S1w, self.S2w = slot_w
+        # Kernels, their gradients and slots are trained transposed, (units, inputs): the model's arrays
+        # are copied in at the start of an epoch and back at its end (``_kernels``).
+        self._kernels = [(a, np.ascontiguousarray(a.T)) for group in (self.Ws, self.Gw, *slot_w) for a in group]
+        transposed = iter([t for _, t in self._kernels])
+        self.WTs, self.GTs, self.S0w, self.S1w, self.S2w = (
+            tuple(next(transposed) for _ in group) for group in (self.Ws, self.Gw, *slot_w))
         self.S0b, self.S1b, self.S2b = slot_b
         if opt.clipnorm:
             self.clip = (1, opt.clipnorm)
@@ -172,12 +176,16 @@ class EpochPlan:
         lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64) if sched is not None
                else np.array([opt.learning_rate], dtype=np.float64))
         state = np.array([getattr(opt, "u_product", 1.0)], dtype=np.float64)
+        for array, transposed in self._kernels:
+            transposed[...] = array.T
         loss_sum, correct, done = train_epoch(
-            x, y, np.ascontiguousarray(order, dtype=np.int64), self.batch_size, self.Ws, self.Bs, self.Gw, self.Gb,
+            x, y, np.ascontiguousarray(order, dtype=np.int64), self.batch_size, self.WTs, self.Bs, self.GTs, self.Gb,
             self.S0w, self.S1w, self.S2w, self.S0b, self.S1b, self.S2b, self.acts, self.alphas, self.has_bias,
             self.loss_code, epsilon(), self.metric_code, self.opt_code, self.hp, state, lrs, opt.iterations,
             float(opt.weight_decay or 0.0), self.clip[0], float(self.clip[1]), self.Z, self.A, self.Dz,
             self.xbuf, self.in_mean, self.in_denom, self.c)
+        for array, transposed in self._kernels:
+            array[...] = transposed.T
         opt.iterations += int(done)
         if hasattr(opt, "u_product"):
             opt.u_product = float(state[0])
