@@ -72,7 +72,9 @@ def test_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
     assert done.returncode == 0, done.stderr
     assert len(rows(a / "runs.sqlite")) == 16
 
-    child = subprocess.Popen(tweaknet("run", exp, "--out", b, "--jobs", 2), stdout=subprocess.DEVNULL,
+    # One worker, so that the first trial is killed part-way through its epochs (with two workers
+    # the quicker trial can finish all its epochs before the other commits its first).
+    child = subprocess.Popen(tweaknet("run", exp, "--out", b, "--jobs", 1), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     db, deadline = b / "runs.sqlite", time.monotonic() + 120
     while count(db) < 1:
@@ -82,7 +84,7 @@ def test_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
     child.wait()
     time.sleep(1.5)  # orphaned workers notice within 0.5 s and exit
     before = rows(db)
-    assert 1 <= len(before) < 16, "killed too late to test resuming"
+    assert 1 <= len(before) < 8, "killed too late to test resuming a trial part-way"
     time.sleep(0.5)
     assert rows(db) == before  # nothing trains after the kill
 
