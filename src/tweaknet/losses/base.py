@@ -12,6 +12,8 @@ never formed, so a saturated output never gives inf or NaN.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..registry import get as _get
@@ -77,7 +79,7 @@ class Loss:
 
 def count(per_sample_shape) -> int:
     """M, the number of per-sample losses that the reduction averages over."""
-    return int(np.prod(per_sample_shape))
+    return math.prod(per_sample_shape)
 
 
 def get(identifier) -> Loss:
