@@ -12,6 +12,7 @@ import sys
 
 COMMAND_MODULES = (
     "tweaknet.lab.commands",  # table5-1, run, preset
+    "tweaknet.diagnostics.commands",  # diagnose
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fast, losses, optimizers
-from ..callbacks import CallbackList, History, ProgressLogger
+from ..callbacks import CallbackList, Diagnostics, History, ProgressLogger
 from ..layers.base import Layer, unique_name
 from ..layers.input import InputLayer
 from ..training import loop
@@ -132,11 +132,12 @@ class Sequential:
     # -- training -----------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, initial_epoch=0, validation_batch_size=None, validation_freq=1,
-            **kwargs):
+            diagnostics=False, **kwargs):
         """Train for ``epochs`` epochs; return a :class:`History` (also kept as ``model.history``).
 
         Training logs are running means over the epoch; ``val_*`` logs evaluate the whole validation set
-        at the end of the epoch in inference mode, as in Keras.
+        at the end of the epoch in inference mode, as in Keras.  ``diagnostics=True`` adds a
+        :class:`~tweaknet.callbacks.Diagnostics` callback (records in ``model.diagnostics_``).
         """
         for k, v in kwargs.items():
             if v is not None:
@@ -154,6 +155,9 @@ class Sequential:
         verbose = 1 if verbose == "auto" else verbose
         history = History()
         cbs = list(callbacks or [])
+        if diagnostics and not any(isinstance(c, Diagnostics) for c in cbs):
+            cbs.append(Diagnostics())
+        self._fit_data = (x, y)
         if verbose:
             cbs.append(ProgressLogger(verbose))
         cbs.append(history)
@@ -175,6 +179,20 @@ class Sequential:
         cb.on_train_end()
         self.history = history
         return history
+
+    def diagnose(self, x, y, epochs=1, batch_size=None, probe_size=256, **fit_kwargs):
+        """Train this model (as ``fit`` does: its weights change) with diagnostics, and return a
+        :class:`~tweaknet.diagnostics.Report`: findings (code, layer, evidence, fix) and metrics."""
+        from ..diagnostics import diagnose, input_findings
+        probe = Diagnostics(probe_size=probe_size)
+        self.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=fit_kwargs.pop("verbose", 0),
+                 callbacks=[probe, *fit_kwargs.pop("callbacks", [])], **fit_kwargs)
+        seen = probe.probe[0]
+        for layer in self.layers:  # inputs as the first weighted layer sees them (after Normalization)
+            if layer.params:
+                break
+            seen = layer.forward(take(seen, slice(None), self.store.params.dtype), False)
+        return diagnose(probe.records, self.loss.name, input_findings(seen))
 
     def train_on_batch(self, x, y):
         """One optimizer step on one batch; returns the loss (and metrics, as a list) before the update."""

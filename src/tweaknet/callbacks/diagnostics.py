@@ -1,0 +1,48 @@
+"""The Diagnostics callback: per-layer evidence on a fixed probe batch during training."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Callback
+
+
+class Diagnostics(Callback):
+    """Records ``tweaknet.diagnostics.measure`` on a probe batch before training, at each epoch end and,
+    with ``every_n_steps``, every N steps.  Records are in ``callback.records`` and ``model.diagnostics_``.
+
+    The probe batch (``probe_size`` samples, drawn with its own ``seed``) is fixed for the run, and
+    the measurements change nothing that training uses: the weights after ``fit`` are the same with or
+    without this callback.  Cost: one forward and backward pass over the probe batch per record; at the
+    default (epoch ends only) the compiled training path stays in use.  ``every_n_steps`` needs a
+    per-batch hook, so training then runs on the (slower) reference path.
+    """
+
+    def __init__(self, every_n_steps=None, probe_size=256, seed=0):
+        super().__init__()
+        self.every_n_steps, self.probe_size, self.seed = every_n_steps, int(probe_size), int(seed)
+        self.records = []
+        if every_n_steps:
+            self.on_train_batch_end = self._every_n
+
+    def on_train_begin(self, logs=None):
+        x, y = self.model._fit_data
+        idx = np.sort(np.random.default_rng(self.seed).choice(len(x), min(self.probe_size, len(x)), replace=False))
+        self.probe = (x[idx], y[idx])
+        self.records = []
+        self._steps = 0
+        self._record(epoch=0, step=0)
+
+    def _every_n(self, batch, logs=None):
+        self._steps += 1
+        if self._steps % self.every_n_steps == 0:
+            self._record(epoch=None, step=self._steps)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record(epoch=epoch + 1, step=None, train_loss=(logs or {}).get("loss"))
+
+    def _record(self, **where):
+        from ..diagnostics import measure
+        record = measure(self.model, *self.probe)
+        record.update(where)
+        self.records.append(record)
+        self.model.diagnostics_ = self.records
