@@ -41,8 +41,10 @@ class Diagnostics(Callback):
         self._record(epoch=epoch + 1, step=None, train_loss=(logs or {}).get("loss"))
 
     def _record(self, **where):
+        from .. import fast
         from ..diagnostics import measure
-        record = measure(self.model, *self.probe)
+        with fast.numerics():  # the floating-point mode training uses
+            record = measure(self.model, *self.probe)
         record.update(where)
         self.records.append(record)
         self.model.diagnostics_ = self.records

@@ -34,13 +34,24 @@ def reference_only():
         _disabled = old
 
 
+@contextlib.contextmanager
 def numerics():
-    """The floating-point mode of training: flush subnormals to zero (see ``denormals.py``) where numba is
-    installed, for the reference and the compiled path alike; the default mode otherwise."""
-    if importlib.util.find_spec("numba") is None:
-        return contextlib.nullcontext()
-    from .denormals import flush_denormals
-    return flush_denormals()
+    """The mode training runs in, on the reference and the compiled path alike, where the ``fast`` extra
+    is installed: subnormals flushed to zero (see ``denormals.py``) and one BLAS thread.
+
+    One thread: the per-step matrix products of these networks are far too small to share, and an
+    idle OpenBLAS thread spins for a while after each call; with two OpenBLAS libraries loaded (NumPy's
+    and SciPy's, used by the compiled path) the spinning threads of one slow the other down.  Run
+    trials in parallel processes instead (the lab does).
+    """
+    with contextlib.ExitStack() as stack:
+        if importlib.util.find_spec("numba") is not None:
+            from .denormals import flush_denormals
+            stack.enter_context(flush_denormals())
+        if importlib.util.find_spec("threadpoolctl") is not None:
+            from threadpoolctl import threadpool_limits
+            stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+        yield
 
 
 def explain(model, batch_hooks=False):
