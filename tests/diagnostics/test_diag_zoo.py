@@ -128,3 +128,22 @@ def test_cli_json():
     codes = {f["code"] for f in report["findings"]}
     assert "learning_rate_too_high" in codes or "divergence" in codes
     assert all(set(f) == {"code", "layer", "evidence", "fix"} for f in report["findings"])
+
+
+def _is_png(path):
+    return path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_plots_write_png_files(tmp_path, data):
+    pytest.importorskip("matplotlib")
+    from tweaknet.diagnostics import plots
+    _, std, y = data
+    model = tn.Sequential([D(16, activation="tanh", input_shape=(784,)), D(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(std[:300], y[:300], epochs=2, verbose=0, diagnostics=True)
+    assert _is_png(plots.gradient_flow(model.diagnostics_, tmp_path / "flow.png"))
+    assert _is_png(plots.activation_distributions(model, std[:100], tmp_path / "dist.png"))
+    out = subprocess.run([sys.executable, "-m", "tweaknet", "plot", "activations", "--out", str(tmp_path / "act")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert all(_is_png(tmp_path / "act" / name) for name in ("activations.png", "error_terms.png"))

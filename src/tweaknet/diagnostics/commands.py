@@ -1,4 +1,5 @@
-"""``tweaknet diagnose``: build a model from an experiment spec, train it with diagnostics, report."""
+"""``tweaknet diagnose`` (build a model from an experiment spec, train it with diagnostics, report) and
+``tweaknet plot activations``."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,23 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=1, help="epochs to train while measuring (default 1)")
     p.add_argument("--train-samples", type=int, help="use the first N training samples")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a readable report")
+    p.add_argument("--plots", metavar="DIR", help="also write gradient-flow and activation-distribution plots")
     p.set_defaults(func=run)
+    register_plot(sub)
+
+
+def register_plot(sub) -> None:
+    p = sub.add_parser("plot", help="plot the chapter's figures")
+    p.add_argument("what", choices=["activations"], help="activations: functions, derivatives, error terms")
+    p.add_argument("--out", default="plots", help="folder for the PNG files (default: plots)")
+    p.set_defaults(func=plot)
+
+
+def plot(args) -> int:
+    from .plots import activation_figures
+    for path in activation_figures(args.out):
+        print(f"wrote {path}")
+    return 0
 
 
 def _trial(args):
@@ -50,6 +67,12 @@ def run(args) -> int:
         print(f"tweaknet: error: {exc}", file=sys.stderr)
         return 2
     report = model.diagnose(data.x_train, data.y_train, epochs=args.epochs, batch_size=trial["train"]["batch_size"])
+    if args.plots:
+        from pathlib import Path
+
+        from .plots import activation_distributions, gradient_flow
+        gradient_flow(model.diagnostics_, Path(args.plots) / "gradient_flow.png")
+        activation_distributions(model, data.x_train[:256], Path(args.plots) / "activation_distributions.png")
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
