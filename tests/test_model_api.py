@@ -173,7 +173,8 @@ def test_history_keys_and_lengths(rng):
     model.compile(optimizer="sgd", loss="mse", metrics=["accuracy"])
     history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
     assert history is model.history
-    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert history.history["learning_rate"] == [model.optimizer.learning_rate] * 3
     assert history.epoch == [0, 1, 2]
     assert all(len(v) == 3 for v in history.history.values())
     assert all(isinstance(v, float) for vs in history.history.values() for v in vs)
@@ -531,7 +532,7 @@ def test_book_snippet_runs_with_only_the_import_changed(capsys):
         model.compile(loss=loss, optimizer=opt, metrics=["accuracy"])
         history = model.fit(train_images, train_labels, validation_data=(test_images, test_labels),
                             epochs=EPOCHS, batch_size=BATCH_SIZE, verbose=2, shuffle=True)
-        assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+        assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
         assert history.history["loss"][1] < history.history["loss"][0]
         assert np.all(np.isfinite(model.predict(test_images)))
     out = capsys.readouterr().out

@@ -3,5 +3,8 @@ from .base import Callback, CallbackList
 from .diagnostics import Diagnostics
 from .history import History
 from .progress import ProgressLogger
+from .training_control import (CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
+                               ReduceLROnPlateau, TerminateOnNaN)
 
-__all__ = ["Callback", "CallbackList", "Diagnostics", "History", "ProgressLogger"]
+__all__ = ["Callback", "CallbackList", "Diagnostics", "History", "ProgressLogger", "EarlyStopping", "TerminateOnNaN",
+           "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "LambdaCallback"]

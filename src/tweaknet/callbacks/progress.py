@@ -14,7 +14,9 @@ from .base import Callback
 
 
 def format_logs(logs: dict) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if isinstance(v, (int, float)))
+    """Keras's ``loss: 0.0131 - accuracy: 0.9274`` (the learning rate is in History, not on the line)."""
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()
+                      if isinstance(v, (int, float)) and k != "learning_rate")
 
 
 def format_seconds(s: float) -> str:

@@ -173,6 +173,7 @@ class Sequential:
             if val is not None and (epoch + 1) % validation_freq == 0:
                 vlogs = loop.evaluate_arrays(self, *val, max(validation_batch_size or batch_size, 256))
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
+            logs["learning_rate"] = self.optimizer.learning_rate  # the rate of the epoch's next step
             cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
