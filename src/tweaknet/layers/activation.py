@@ -36,7 +36,19 @@ class Activation(Layer):
         return dz
 
     def get_config(self):
-        return super().get_config() | {"activation": self.activation.name} | self.activation.get_config()
+        return super().get_config() | {"activation": _serialize(self.activation)}
+
+
+def _serialize(activation):
+    """An activation as its name, or as a config dict when it has non-default arguments."""
+    config = activation.get_config()
+    if config == type(activation)().get_config():
+        return activation.name
+    return {"class_name": type(activation).__name__, "config": config}
+
+
+def _own_config(layer, **args):
+    return Layer.get_config(layer) | args
 
 
 @register("layer", "relu_layer")
@@ -45,6 +57,10 @@ class ReLU(Activation):
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(activations.Relu(negative_slope, max_value, threshold), **kwargs)
+
+    def get_config(self):
+        a = self.activation
+        return _own_config(self, max_value=a.max_value, negative_slope=a.negative_slope, threshold=a.threshold)
 
 
 @register("layer", "leaky_relu_layer")
@@ -57,6 +73,9 @@ class LeakyReLU(Activation):
             negative_slope = kwargs.pop("alpha")
         super().__init__(activations.LeakyRelu(negative_slope), **kwargs)
 
+    def get_config(self):
+        return _own_config(self, negative_slope=self.activation.negative_slope)
+
 
 @register("layer", "elu_layer")
 class ELU(Activation):
@@ -65,6 +84,9 @@ class ELU(Activation):
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(activations.Elu(alpha), **kwargs)
 
+    def get_config(self):
+        return _own_config(self, alpha=self.activation.alpha)
+
 
 @register("layer", "softmax_layer")
 class Softmax(Activation):
@@ -72,3 +94,6 @@ class Softmax(Activation):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(activations.Softmax(axis), **kwargs)
+
+    def get_config(self):
+        return _own_config(self, axis=self.activation.axis)

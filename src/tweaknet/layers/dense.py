@@ -6,6 +6,7 @@ import numpy as np
 from ..activations import get as get_activation
 from ..registry import register
 from ..validation import check_int
+from .activation import _serialize
 from .base import Layer
 
 
@@ -77,5 +78,5 @@ class Dense(Layer):
         def ser(init):
             return init if isinstance(init, str) else {"class_name": type(init).__name__, "config": init.get_config()}
         return super().get_config() | {
-            "units": self.units, "activation": self.activation.name, "use_bias": self.use_bias,
+            "units": self.units, "activation": _serialize(self.activation), "use_bias": self.use_bias,
             "kernel_initializer": ser(self.kernel_initializer), "bias_initializer": ser(self.bias_initializer)}

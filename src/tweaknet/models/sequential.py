@@ -279,6 +279,22 @@ class Sequential:
         if state.get("optimizer") is not None:
             self.optimizer.set_state(state["optimizer"])
 
+    def save(self, path) -> None:
+        """Save architecture, weights, compile settings, optimizer state and random state (``tweaknet.saving``)."""
+        from ..saving import save_model
+        save_model(self, path)
+
+    def save_weights(self, path) -> None:
+        """Save the weights alone (safetensors)."""
+        from ..saving import save_weights
+        save_weights(self, path)
+
+    def load_weights(self, path) -> None:
+        """Load weights saved by ``save_weights`` into this model."""
+        from ..saving import load_weights
+        self._build_if_shape_known()
+        load_weights(self, path)
+
     def get_config(self) -> dict:
         return {"name": self.name, "input_shape": list(self._input_shape) if self._input_shape else None,
                 "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
