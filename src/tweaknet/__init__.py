@@ -2,7 +2,7 @@
 
 ``import tweaknet as keras`` runs the book's Keras code.
 """
-from . import activations, callbacks, config, initializers, layers, losses, models, optimizers, utils
+from . import activations, callbacks, config, initializers, layers, losses, models, optimizers, regularizers, utils
 from .layers import Input
 from .models import Sequential
 
@@ -10,7 +10,7 @@ backend = config  # keras.backend.floatx() and friends
 
 __version__ = "0.1.0"
 __all__ = ["Sequential", "Input", "activations", "callbacks", "config", "initializers", "layers", "losses",
-           "models", "optimizers", "utils", "datasets"]
+           "models", "optimizers", "regularizers", "utils", "datasets"]
 
 
 def __getattr__(name):

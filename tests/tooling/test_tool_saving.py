@@ -24,7 +24,9 @@ def _every_layer():
     norm.adapt(_data()[0])
     return tn.Sequential([norm, L.Dense(12, activation=tn.activations.LeakyRelu(0.1)), L.BatchNormalization(momentum=0.9),
                           L.Activation("tanh"), L.Dense(12), L.LeakyReLU(0.2), L.ELU(0.5), L.ReLU(max_value=6.0),
-                          L.Dense(12, kernel_initializer=tn.initializers.RandomUniform(-0.1, 0.1)), L.Maxout(6),
+                          L.Dense(12, kernel_initializer=tn.initializers.RandomUniform(-0.1, 0.1),
+                                  kernel_regularizer=tn.regularizers.l2(0.001)), L.Dropout(0.2), L.GaussianNoise(0.1),
+                          L.Maxout(6),
                           L.Dense(3), L.Softmax()])
 
 

@@ -1,5 +1,6 @@
 """Callbacks with Keras's names and hooks."""
 from .base import Callback, CallbackList
+from .checkpoint import ModelCheckpoint
 from .diagnostics import Diagnostics
 from .history import History
 from .progress import ProgressLogger
@@ -7,4 +8,4 @@ from .training_control import (CSVLogger, EarlyStopping, LambdaCallback, Learnin
                                ReduceLROnPlateau, TerminateOnNaN)
 
 __all__ = ["Callback", "CallbackList", "Diagnostics", "History", "ProgressLogger", "EarlyStopping", "TerminateOnNaN",
-           "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "LambdaCallback"]
+           "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "LambdaCallback", "ModelCheckpoint"]

@@ -72,6 +72,8 @@ def explain(model, batch_hooks=False) -> str | None:
     if dense is None or not all(type(layer) is Dense and layer.trainable for layer in dense):
         kinds = sorted({type(layer).__name__ for layer in model.layers if type(layer) is not Dense})
         return f"only stacks of trainable Dense layers are compiled (this model has {', '.join(kinds) or 'frozen layers'})"
+    if any(layer.regularizers for layer in dense):
+        return "weight regularizers are not compiled"
     for i, layer in enumerate(dense):
         _, _, why = _activation_code(layer.activation, i == len(dense) - 1)
         if why:

@@ -6,7 +6,8 @@ from .dense import Dense
 from .input import Input, InputLayer
 from .maxout import Maxout
 from .normalization import Normalization
+from .regularization import Dropout, GaussianNoise
 from .reshaping import Flatten
 
 __all__ = ["Layer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Flatten",
-           "BatchNormalization", "Maxout", "Normalization", "Input", "InputLayer"]
+           "BatchNormalization", "Maxout", "Normalization", "Dropout", "GaussianNoise", "Input", "InputLayer"]

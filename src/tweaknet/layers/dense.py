@@ -22,11 +22,17 @@ class Dense(Layer):
     ``kernel_initializer='glorot_uniform'``, ``bias_initializer='zeros'``.  PyTorch's ``nn.Linear``
     stores the transposed kernel (out, in) and initializes with U(+-1/sqrt(fan_in)).
     Inputs with more than two axes are transformed along the last axis, as in Keras.
+    ``kernel_regularizer`` / ``bias_regularizer`` (``tweaknet.regularizers``) add their penalty to the
+    loss and its gradient to the weight's gradient.
     """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
+        from .. import regularizers
+        #: weight name -> regularizer; its penalty joins the loss, its gradient the weight's gradient
+        self.regularizers = {name: regularizers.get(r) for name, r in
+                             (("kernel", kernel_regularizer), ("bias", bias_regularizer)) if r is not None}
         self.units = check_int("units", units, low=1)
         self.activation = get_activation(activation)
         self.use_bias = bool(use_bias)
@@ -79,4 +85,6 @@ class Dense(Layer):
             return init if isinstance(init, str) else {"class_name": type(init).__name__, "config": init.get_config()}
         return super().get_config() | {
             "units": self.units, "activation": _serialize(self.activation), "use_bias": self.use_bias,
-            "kernel_initializer": ser(self.kernel_initializer), "bias_initializer": ser(self.bias_initializer)}
+            "kernel_initializer": ser(self.kernel_initializer), "bias_initializer": ser(self.bias_initializer),
+            **{f"{name}_regularizer": {"class_name": type(r).__name__, "config": r.get_config()}
+               for name, r in self.regularizers.items()}}

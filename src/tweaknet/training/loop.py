@@ -19,11 +19,25 @@ def forward(model, x, training):
     return x
 
 
+def penalty(model, add_gradients=False) -> float:
+    """The sum of the layers' weight penalties (``kernel_regularizer`` ...); optionally add their gradients."""
+    total = 0.0
+    for layer in model.layers:
+        for name, reg in getattr(layer, "regularizers", {}).items():
+            w = layer.params[name]
+            total += reg(w)
+            if add_gradients:
+                layer.grads[name] += reg.gradient(w)
+    return total
+
+
 def train_step(model, xb, yb):
-    """One optimizer step on a batch; returns (mean loss, model output before the update)."""
+    """One optimizer step on a batch; returns (mean loss, model output before the update).
+
+    The loss includes the weight penalties, as Keras reports it."""
     out = forward(model, xb, True)
     loss = model.loss
-    value = float(np.mean(loss.per_sample(yb, out)))
+    value = float(np.mean(loss.per_sample(yb, out))) + penalty(model)
     last = model.layers[-1]
     if model.fused_output:
         d = last.backward_from_preactivation(loss.fused_backward(yb, out))
@@ -31,6 +45,7 @@ def train_step(model, xb, yb):
         d = last.backward(loss.grad(yb, out))
     for layer in reversed(model.layers[:-1]):
         d = layer.backward(d)
+    penalty(model, add_gradients=True)
     model.optimizer.apply(model.store.grads, model.store.params)
     return value, out
 
@@ -79,4 +94,4 @@ def evaluate_arrays(model, x, y, batch_size) -> dict:
         for j, m in enumerate(metrics):
             correct[j] += m.correct(yb, out)
     n = len(x)
-    return {"loss": loss_sum / n, **{m.name: c / n for m, c in zip(metrics, correct)}}
+    return {"loss": loss_sum / n + penalty(model), **{m.name: c / n for m, c in zip(metrics, correct)}}

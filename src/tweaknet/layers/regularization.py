@@ -1,0 +1,66 @@
+"""Regularization layers: Dropout (Srivastava et al. 2014) and GaussianNoise; active in training only."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import seeding
+from ..registry import register
+from ..validation import check_number
+from .base import Layer
+
+
+class _Noise(Layer):
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def rng(self):
+        return self._rng if self._rng is not None else seeding.generator()
+
+
+@register("layer", "dropout")
+class Dropout(_Noise):
+    """Inverted dropout: in training ``y = x * mask / (1 - rate)`` with ``mask ~ Bernoulli(1 - rate)``;
+    at inference ``y = x``.  Backward: ``dx = dy * mask / (1 - rate)``.  Keras 3 and PyTorch alike.
+    Draws from its own generator when ``seed`` is given, else from the global one."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(seed, **kwargs)
+        self.rate = check_number("rate", rate, low=0, high=1, high_open=True)
+
+    def forward(self, x, training=False):
+        self._scale = None
+        if not training or self.rate == 0.0:
+            return x
+        keep = self.rng().random(x.shape) >= self.rate
+        self._scale = keep.astype(x.dtype) / np.asarray(1.0 - self.rate, x.dtype)
+        return x * self._scale
+
+    def backward(self, dy):
+        if not self.needs_input_grad:
+            return None
+        return dy if self._scale is None else dy * self._scale
+
+    def get_config(self):
+        return super().get_config() | {"rate": self.rate, "seed": self.seed}
+
+
+@register("layer", "gaussian_noise")
+class GaussianNoise(_Noise):
+    """In training ``y = x + N(0, stddev)``; at inference ``y = x``.  Backward: ``dx = dy``."""
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(seed, **kwargs)
+        self.stddev = check_number("stddev", stddev, low=0)
+
+    def forward(self, x, training=False):
+        if not training or self.stddev == 0.0:
+            return x
+        return x + self.rng().normal(0.0, self.stddev, x.shape).astype(x.dtype)
+
+    def backward(self, dy):
+        return dy if self.needs_input_grad else None
+
+    def get_config(self):
+        return super().get_config() | {"stddev": self.stddev, "seed": self.seed}
