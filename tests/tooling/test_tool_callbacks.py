@@ -116,3 +116,35 @@ def test_verbose_2_line_format():
     assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
     assert re.fullmatch(r"64/64 - \d+m?s - loss: \d\.\d{4} - accuracy: \d\.\d{4} - val_loss: \d\.\d{4} - "
                         r"val_accuracy: \d\.\d{4}", lines[1]), lines[1]
+
+
+def _read_events(folder):
+    """Scalars from TensorBoard event files, read through the TFRecord framing and the Event protobuf."""
+    import struct
+    from pathlib import Path
+
+    from tensorboardX.proto import event_pb2
+    out = {}
+    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        i = 0
+        while i < len(data):
+            (length,) = struct.unpack("<Q", data[i:i + 8])
+            event = event_pb2.Event.FromString(data[i + 12:i + 12 + length])
+            i += 12 + length + 4
+            for v in event.summary.value:
+                out.setdefault(v.tag, []).append((event.step, v.simple_value))
+    return out
+
+
+def test_tensorboard_event_files_read_back(tmp_path):
+    pytest.importorskip("tensorboardX")
+    x, y = _data()
+    model = _model()
+    history = model.fit(x, y, epochs=3, verbose=0, validation_data=(x, y),
+                        callbacks=[tn.callbacks.TensorBoard(tmp_path)])
+    train, val = _read_events(tmp_path / "train"), _read_events(tmp_path / "validation")
+    assert [s for s, _ in train["epoch_loss"]] == [0, 1, 2]
+    np.testing.assert_allclose([v for _, v in train["epoch_loss"]], history.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose([v for _, v in val["epoch_accuracy"]], history.history["val_accuracy"], rtol=1e-6)
+    assert "epoch_learning_rate" in train

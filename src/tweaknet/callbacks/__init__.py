@@ -4,8 +4,9 @@ from .checkpoint import ModelCheckpoint
 from .diagnostics import Diagnostics
 from .history import History
 from .progress import ProgressLogger
+from .tensorboard import TensorBoard
 from .training_control import (CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
                                ReduceLROnPlateau, TerminateOnNaN)
 
 __all__ = ["Callback", "CallbackList", "Diagnostics", "History", "ProgressLogger", "EarlyStopping", "TerminateOnNaN",
-           "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "LambdaCallback", "ModelCheckpoint"]
+           "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "LambdaCallback", "ModelCheckpoint", "TensorBoard"]
