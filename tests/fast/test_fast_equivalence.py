@@ -135,3 +135,54 @@ def test_training_flushes_subnormals_and_restores_the_mode():
     assert (tiny * 2)[0] != 0  # restored afterwards
     if platform.machine().lower() in ("x86_64", "amd64"):
         assert flushed == 0
+
+
+def test_progress_reports_in_chunks_without_changing_the_numbers():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((20000, 12)).astype(np.float32)
+    y = tn.utils.to_categorical(rng.integers(0, 4, 20000), 4)
+
+    class Progress(tn.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def on_progress(self, seen, logs=None):
+            self.calls.append((seen, logs["loss"]))
+
+    results = []
+    for callbacks in ([], [Progress()]):
+        tn.utils.set_random_seed(8)
+        model = _mlp("relu")()
+        model.compile(optimizer=tn.optimizers.Adam(0.001), loss="categorical_crossentropy", metrics=["accuracy"])
+        model.build()
+        assert fast.explain(model, batch_hooks=False) is None
+        h = model.fit(x, y, batch_size=1, epochs=2, verbose=0, callbacks=callbacks)
+        results.append((model.get_weights(), h.history))
+    for a, b in zip(results[0][0], results[1][0]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(results[0][1]["loss"], results[1][1]["loss"], rtol=1e-12)
+    calls = callbacks[0].calls
+    assert [seen for seen, _ in calls] == [8192, 16384] * 2 and all(np.isfinite(v) for _, v in calls)
+
+
+def test_live_progress_bar_on_a_terminal_keeps_the_compiled_path(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    out = Terminal()
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((20000, 12)).astype(np.float32)
+    y = tn.utils.to_categorical(rng.integers(0, 4, 20000), 4)
+    model = _mlp("relu")()
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    logger = tn.callbacks.ProgressLogger(verbose=1, stream=out)
+    seen_paths = []
+    real = fast.epoch_runner
+    monkeypatch.setattr(fast, "epoch_runner", lambda *a: seen_paths.append(real(*a)) or seen_paths[-1])
+    model.fit(x, y, batch_size=1, epochs=1, verbose=0, callbacks=[logger])
+    assert seen_paths and seen_paths[0] is not None  # the compiled path ran
+    text = out.getvalue()
+    assert "Epoch 1/1" in text and "20000/20000" in text and "loss:" in text

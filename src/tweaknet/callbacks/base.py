@@ -25,6 +25,10 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None): ...
     def on_train_batch_begin(self, batch, logs=None): ...
     def on_train_batch_end(self, batch, logs=None): ...
+    def on_progress(self, seen, logs=None):
+        """Progress within an epoch (``seen`` samples, running logs), a few times per epoch on any training
+        path; unlike per-batch hooks it does not take training off the compiled path."""
+
     def on_test_begin(self, logs=None): ...
     def on_test_end(self, logs=None): ...
 
@@ -43,11 +47,13 @@ class CallbackList:
             cb.set_params(params)
         self.batch_callbacks = [cb for cb in self.callbacks
                                 if _overrides(cb, "on_train_batch_end") or _overrides(cb, "on_train_batch_begin")]
+        self.progress_callbacks = [cb for cb in self.callbacks if _overrides(cb, "on_progress")]
 
     def __getattr__(self, hook):
         if not hook.startswith("on_"):
             raise AttributeError(hook)
-        targets = self.batch_callbacks if "batch" in hook else self.callbacks
+        targets = (self.batch_callbacks if "batch" in hook else
+                   self.progress_callbacks if hook == "on_progress" else self.callbacks)
 
         def call(*args, **kwargs):
             for cb in targets:

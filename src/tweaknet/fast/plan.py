@@ -167,31 +167,47 @@ class EpochPlan:
             for name in layer.params:
                 yield layer, next(it), layer.params[name].shape
 
-    def run(self, x, y, order):
-        """Train one epoch in compiled code; return the epoch logs."""
+    def run(self, x, y, order, progress=None, chunk_samples=8192):
+        """Train one epoch in compiled code; return the epoch logs.
+
+        With ``progress``, the epoch runs in chunks of about ``chunk_samples`` samples (whole batches) and
+        ``progress(seen, logs)`` is called between them: the same steps in the same order, so the same numbers.
+        """
         from ..config import epsilon
         from .kernels import train_epoch
         model, opt = self.model, self.model.optimizer
         n = len(x)
-        steps = -(-n // self.batch_size)
-        sched = opt.schedule
-        lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64) if sched is not None
-               else np.array([opt.learning_rate], dtype=np.float64))
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        chunk = n if progress is None else max(1, chunk_samples // self.batch_size) * self.batch_size
         state = np.array([getattr(opt, "u_product", 1.0)], dtype=np.float64)
         for array, transposed in self._kernels:
             transposed[...] = array.T
-        loss_sum, correct, done = train_epoch(
-            x, y, np.ascontiguousarray(order, dtype=np.int64), self.batch_size, self.WTs, self.Bs, self.GTs, self.Gb,
-            self.S0w, self.S1w, self.S2w, self.S0b, self.S1b, self.S2b, self.acts, self.alphas, self.has_bias,
-            self.loss_code, epsilon(), self.metric_code, self.opt_code, self.hp, state, lrs, opt.iterations,
-            float(opt.weight_decay or 0.0), self.clip[0], float(self.clip[1]), self.Z, self.A, self.Dz,
-            self.xbuf, self.in_mean, self.in_denom, self.c)
+        loss_sum = correct = 0.0
+        for start in range(0, n, chunk):
+            part = order[start:start + chunk]
+            steps = -(-len(part) // self.batch_size)
+            sched = opt.schedule
+            lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64)
+                   if sched is not None else np.array([opt.learning_rate], dtype=np.float64))
+            part_loss, part_correct, done = train_epoch(
+                x, y, part, self.batch_size, self.WTs, self.Bs, self.GTs, self.Gb,
+                self.S0w, self.S1w, self.S2w, self.S0b, self.S1b, self.S2b, self.acts, self.alphas, self.has_bias,
+                self.loss_code, epsilon(), self.metric_code, self.opt_code, self.hp, state, lrs, opt.iterations,
+                float(opt.weight_decay or 0.0), self.clip[0], float(self.clip[1]), self.Z, self.A, self.Dz,
+                self.xbuf, self.in_mean, self.in_denom, self.c)
+            opt.iterations += int(done)
+            loss_sum += part_loss
+            correct += part_correct
+            if progress is not None and start + chunk < n:
+                progress(start + len(part), self._logs(loss_sum, correct, start + len(part)))
         for array, transposed in self._kernels:
             array[...] = transposed.T
-        opt.iterations += int(done)
         if hasattr(opt, "u_product"):
             opt.u_product = float(state[0])
-        logs = {"loss": loss_sum / n}
-        if model.compiled_metrics:
-            logs[model.compiled_metrics[0].name] = correct / n
+        return self._logs(loss_sum, correct, n)
+
+    def _logs(self, loss_sum, correct, seen):
+        logs = {"loss": loss_sum / seen}
+        if self.model.compiled_metrics:
+            logs[self.model.compiled_metrics[0].name] = correct / seen
         return logs
