@@ -552,6 +552,10 @@ def test_keras_optimizer_spellings_from_the_books():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tweaknet.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True)
+    with pytest.warns(DeprecationWarning, match="epsilon"):
+        tweaknet.optimizers.Adam(epsilon=None)
+    with pytest.raises(TypeError, match=r"Did you mean 'learning_rate'\?"):  # one suggestion, not the same twice
+        tweaknet.optimizers.SGD(learnin_rate=0.1)
 
 
 def test_one_label_per_sample_fits_a_one_unit_output_as_in_keras():

@@ -220,7 +220,11 @@ def test_decay_with_a_schedule_is_rejected():
 
 @pytest.mark.parametrize("cls", ["Adagrad", "RMSprop", "Adam", "Nadam", "AdamW"])
 def test_epsilon_none_means_the_default(cls, float64):
-    none, default = getattr(tn_opt, cls)(epsilon=None), getattr(tn_opt, cls)()
+    with pytest.warns(DeprecationWarning, match="epsilon=None"):
+        none = getattr(tn_opt, cls)(epsilon=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        default = getattr(tn_opt, cls)()
     assert none.epsilon == default.epsilon == keras.optimizers.get(cls.lower()).epsilon == 1e-7
     rng = np.random.default_rng(2)
     w1 = rng.normal(size=4)

@@ -186,3 +186,38 @@ def test_live_progress_bar_on_a_terminal_keeps_the_compiled_path(monkeypatch):
     assert seen_paths and seen_paths[0] is not None  # the compiled path ran
     text = out.getvalue()
     assert "Epoch 1/1" in text and "20000/20000" in text and "loss:" in text
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_the_books_flatten_first_model_takes_the_compiled_path(normalize):
+    """``Flatten(input_shape=(28, 28))`` first, as the book writes it: compiled, same numbers as the reference."""
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, size=(60, 4, 3)).astype(np.uint8)
+    x = images if normalize else (images.astype(np.float32) - 120.0) / 70.0
+    y = tn.utils.to_categorical(rng.integers(0, 4, 60), 4)
+
+    def build():
+        layers = [tn.layers.Flatten(input_shape=(4, 3))]
+        if normalize:
+            norm = tn.layers.Normalization(axis=None)
+            norm.adapt(images.reshape(60, -1).astype(np.float32))
+            layers.append(norm)
+        return tn.Sequential(layers + [tn.layers.Dense(8, activation="tanh"), tn.layers.Dense(4, activation="sigmoid")])
+
+    results = []
+    for reference in (True, False):
+        tn.utils.set_random_seed(3)
+        model = build()
+        model.compile(optimizer="adam", loss="mse", metrics=["accuracy"])
+        model.build()
+        if reference:
+            with fast.reference_only():
+                h = model.fit(x, y, batch_size=1, epochs=2, verbose=0)
+        else:
+            assert fast.explain(model) is None
+            h = model.fit(x, y, batch_size=1, epochs=2, verbose=0)
+        results.append((model.get_weights(), h.history))
+    for a, b in zip(*[w for w, _ in results]):
+        np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(results[1][1]["loss"], results[0][1]["loss"], rtol=1e-5)
+    assert results[0][0][-2].shape == (8, 4)

@@ -1,6 +1,8 @@
 """Which models the compiled path serves, and the translation of a model into kernel arguments.
 
-Served: a Sequential stack of ``Dense`` layers, optionally after a ``Normalization`` input layer, (any activation among linear, sigmoid, tanh, plain
+Served: a Sequential stack of ``Dense`` layers, optionally after a leading ``Flatten`` (the book's
+``Flatten(input_shape=(28, 28))``: the compiled path reads the same rows as one flat vector) and a
+``Normalization`` input layer, (any activation among linear, sigmoid, tanh, plain
 relu, leaky_relu, elu, selu, softplus, softmax on the last layer), loss MSE or a fused
 sigmoid + binary / softmax + categorical cross-entropy, any tweaknet optimizer with any clipping
 mode, weight decay and schedule, metrics none or one (binary or categorical) accuracy, and no
@@ -14,7 +16,7 @@ import numpy as np
 from .. import activations as A
 from .. import losses as Lo
 from .. import optimizers as O
-from ..layers import Dense, Normalization
+from ..layers import Dense, Flatten, Normalization
 from ..training import metrics as M
 
 _ACT = {A.Linear: 0, A.Sigmoid: 1, A.Tanh: 2, A.Relu: 3, A.LeakyRelu: 4, A.Elu: 5, A.Selu: 6, A.Softplus: 7,
@@ -51,9 +53,21 @@ def _optimizer_code(opt):
     return None, None, None
 
 
+def _leading(model):
+    """The layers that come before the Dense stack: an optional Flatten, then an optional Normalization."""
+    layers, head = model.layers, []
+    if layers and type(layers[0]) is Flatten:
+        head.append(layers[0])
+    if len(layers) > len(head) and type(layers[len(head)]) is Normalization:
+        head.append(layers[len(head)])
+    return head
+
+
 def _dense_layers(model):
-    """The Dense layers after an optional leading Normalization (None if the stack has another shape)."""
+    """The Dense layers after an optional leading Flatten and Normalization (None if the stack has another shape)."""
     layers = model.layers
+    if layers and type(layers[0]) is Flatten:
+        layers = layers[1:]
     if layers and type(layers[0]) is Normalization:
         if layers[0].invert or len(layers) < 2:
             return None
@@ -70,7 +84,7 @@ def explain(model, batch_hooks=False) -> str | None:
         return "a callback uses per-batch hooks"
     dense = _dense_layers(model)
     if dense is None or not all(type(layer) is Dense and layer.trainable for layer in dense):
-        kinds = sorted({type(layer).__name__ for layer in model.layers if type(layer) is not Dense})
+        kinds = sorted({type(layer).__name__ for layer in model.layers if type(layer) not in (Dense, Flatten)})
         return f"only stacks of trainable Dense layers are compiled (this model has {', '.join(kinds) or 'frozen layers'})"
     if any(layer.regularizers for layer in dense):
         return "weight regularizers are not compiled"
@@ -103,7 +117,9 @@ class EpochPlan:
         layers, opt = _dense_layers(model), model.optimizer
         dtype = model.store.params.dtype
         n_in = layers[0].params["kernel"].shape[0]
-        norm = model.layers[0] if model.layers[0] is not layers[0] else None
+        head = _leading(model)
+        norm = head[-1] if head and type(head[-1]) is Normalization else None
+        self.flatten = bool(head) and type(head[0]) is Flatten
         self.in_mean = np.zeros(n_in, dtype) + (norm.buffers["mean"] if norm else 0)
         self.in_denom = np.ones(n_in, dtype) * (norm.denominator() if norm else 1)
         n_last = len(layers) - 1
@@ -177,6 +193,8 @@ class EpochPlan:
         from .kernels import train_epoch
         model, opt = self.model, self.model.optimizer
         n = len(x)
+        if self.flatten:
+            x = x.reshape(n, -1)    # a view for contiguous inputs: the rows the Flatten layer would give
         order = np.ascontiguousarray(order, dtype=np.int64)
         chunk = n if progress is None else max(1, chunk_samples // self.batch_size) * self.batch_size
         state = np.array([getattr(opt, "u_product", 1.0)], dtype=np.float64)

@@ -25,7 +25,7 @@ class Adagrad(Optimizer):
                  clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         self.initial_accumulator_value = check_number("initial_accumulator_value", initial_accumulator_value, low=0)
-        self.epsilon = 1e-7 if epsilon is None else check_number("epsilon", epsilon, low=0)
+        self.epsilon = self._epsilon(epsilon)
 
     def slot_initial_values(self):
         return {"accumulator": self.initial_accumulator_value}

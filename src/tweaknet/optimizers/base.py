@@ -34,7 +34,8 @@ class Optimizer:
     Arguments common to every optimizer (Keras 3): ``learning_rate`` (a float or a schedule),
     ``weight_decay`` (None), ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (at most one of the three),
     ``name``.  The Keras 2 spellings used in the books still work with a DeprecationWarning:
-    ``lr=`` for ``learning_rate`` and ``decay=d`` for ``lr / (1 + d * iterations)``.
+    ``lr=`` for ``learning_rate``, ``decay=d`` for ``lr / (1 + d * iterations)`` and ``epsilon=None``
+    for the default epsilon.
     """
 
     slots: dict[str, float] = {}
@@ -64,7 +65,7 @@ class Optimizer:
             learning_rate = kwargs.pop("lr")
         decay = kwargs.pop("decay", None)
         if kwargs:
-            valid = list(_BASE_ARGS) + list(self._own_args())
+            valid = list(dict.fromkeys([*_BASE_ARGS, *self._own_args()]))
             bad = next(iter(kwargs))
             close = difflib.get_close_matches(bad, valid, n=2)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -77,6 +78,15 @@ class Optimizer:
                 raise ValueError("`decay` cannot be combined with a learning-rate schedule.")
             learning_rate = InverseTimeDecay(check_number("learning_rate", learning_rate, low=0), 1, decay)
         return learning_rate
+
+    @staticmethod
+    def _epsilon(epsilon):
+        """``epsilon``, where the Keras 2 spelling ``epsilon=None`` (of the books) means the default 1e-7."""
+        if epsilon is None:
+            warnings.warn("`epsilon=None` is deprecated; leave epsilon out for the default 1e-7.",
+                          DeprecationWarning, stacklevel=3)
+            return 1e-7
+        return check_number("epsilon", epsilon, low=0)
 
     def _own_args(self):
         import inspect

@@ -30,7 +30,7 @@ class Nadam(Optimizer):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         self.beta_1 = check_number("beta_1", beta_1, low=0, high=1, high_open=True)
         self.beta_2 = check_number("beta_2", beta_2, low=0, high=1, high_open=True)
-        self.epsilon = 1e-7 if epsilon is None else check_number("epsilon", epsilon, low=0)
+        self.epsilon = self._epsilon(epsilon)
         self.u_product = 1.0
 
     slots = {"m": 0.0, "v": 0.0}

@@ -30,7 +30,7 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         self.rho = check_number("rho", rho, low=0, high=1)
         self.momentum = check_number("momentum", momentum, low=0, high=1)
-        self.epsilon = 1e-7 if epsilon is None else check_number("epsilon", epsilon, low=0)
+        self.epsilon = self._epsilon(epsilon)
         self.centered = bool(centered)
 
     def slot_initial_values(self):
