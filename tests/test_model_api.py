@@ -260,7 +260,7 @@ def test_accuracy_resolves_by_shapes(units, loss, label_kind, expected, rng):
     # The value is what the resolved metric means.
     out = model.predict(x, verbose=0)
     if expected is M.BinaryAccuracy:
-        want = np.mean((out > 0.5) == (y > 0.5))
+        want = np.mean((out > 0.5) == y)
     elif expected is M.SparseCategoricalAccuracy:
         want = np.mean(np.argmax(out, 1) == y.reshape(-1))
     else:
@@ -278,6 +278,32 @@ def test_accuracy_resolution_matches_keras(rng):
         ours = M.resolve("accuracy", y_shape, out_shape)
         theirs = get_metric("accuracy", keras.ops.zeros(y_shape), keras.ops.zeros(out_shape))
         assert type(ours).__name__ == type(theirs).__name__, (y_shape, out_shape)
+
+
+@pytest.mark.parametrize("reference", [True, False], ids=["reference", "compiled"])
+def test_binary_accuracy_with_soft_targets_matches_keras(reference, rng):
+    """The book's 0.1/0.9 targets: Keras compares thresholded predictions with the labels as given."""
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("torch")
+    from tweaknet import fast
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    y = np.where(rng.integers(0, 2, size=(40, 1)) == 1, 0.9, 0.1).astype(np.float32)
+    y[:10] = np.round(y[:10])  # some hard labels too, so that the value is not trivially zero
+    tweaknet.utils.set_random_seed(1)
+    model = tweaknet.Sequential([L.Dense(1, activation="sigmoid", input_shape=(5,))])
+    model.compile(optimizer=tweaknet.optimizers.SGD(0.0), loss="mse", metrics=["accuracy"])
+    if reference:
+        with fast.reference_only():
+            h = model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    else:
+        model.build()
+        assert fast.explain(model) is None
+        h = model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    out = model.predict(x, verbose=0)
+    want = float(np.mean(keras.ops.convert_to_numpy(keras.metrics.binary_accuracy(y, out))))
+    assert 0.0 < want < 0.25
+    assert h.history["accuracy"][0] == pytest.approx(want)  # learning rate 0: the same predictions throughout
+    assert model.evaluate(x, y, verbose=0)[1] == pytest.approx(want)
 
 
 # -- determinism ------------------------------------------------------------------------------------

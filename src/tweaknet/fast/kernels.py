@@ -153,7 +153,7 @@ def _loss_grad(loss_code, eps, metric_code, t, a, d, scale):
         correct = 1.0 if bp == bt else 0.0
     elif metric_code == BINARY_ACCURACY:
         for j in range(n):
-            if (a[j] > 0.5) == (t[j] > 0.5):
+            if (1.0 if a[j] > 0.5 else 0.0) == t[j]:   # the label as given, as in Keras
                 correct += 1.0
         correct /= n
     return value, correct

@@ -102,8 +102,9 @@ def explain(model, batch_hooks=False) -> str | None:
     if _optimizer_code(model.optimizer)[0] is None:
         return f"optimizer {type(model.optimizer).__name__} has no compiled kernel"
     if len(model.compiled_metrics) > 1 or any(
-            type(m) not in (M.CategoricalAccuracy, M.BinaryAccuracy) for m in model.compiled_metrics):
-        return "only one categorical or binary accuracy metric is compiled"
+            type(m) not in (M.CategoricalAccuracy, M.BinaryAccuracy) or getattr(m, "threshold", 0.5) != 0.5
+            for m in model.compiled_metrics):
+        return "only one categorical or binary accuracy metric (threshold 0.5) is compiled"
     if model.store.params.dtype not in (np.float32, np.float64):
         return "only float32 and float64 are compiled"
     return None

@@ -43,14 +43,18 @@ class SparseCategoricalAccuracy(Metric):
 
 @register("metric", "binary_accuracy")
 class BinaryAccuracy(Metric):
-    """Fraction of outputs on the labelled side of ``threshold`` (0.5); averaged over outputs too."""
+    """Fraction of outputs where ``y_hat > threshold`` (as 0 or 1) equals the label; averaged over outputs too.
+
+    As in Keras 3, the label is compared as given, not thresholded: with soft targets such as the
+    book's 0.1/0.9 (LeCun's recommendation for sigmoid outputs), no prediction counts as correct.
+    """
 
     def __init__(self, name=None, threshold=0.5):
         super().__init__(name)
         self.threshold = threshold
 
     def correct(self, y_true, y_pred):
-        hits = (y_pred > self.threshold) == (np.asarray(y_true).reshape(y_pred.shape) > 0.5)
+        hits = (y_pred > self.threshold) == np.asarray(y_true).reshape(y_pred.shape)
         return float(np.count_nonzero(hits)) / y_pred.shape[-1]
 
 
