@@ -420,14 +420,6 @@ def test_error_unknown_names_suggest(make, typo, suggestion):
     assert repr(typo) in msg and "Did you mean" in msg and repr(suggestion) in msg
 
 
-def test_error_unknown_metric_at_fit(rng):
-    x, y, _ = toy_data(rng, n=8)
-    model = tweaknet.Sequential([L.Dense(10, activation="softmax", input_shape=(784,))])
-    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["acuracy"])
-    with pytest.raises(ValueError, match="acuracy"):
-        model.fit(x, y, verbose=0)
-
-
 def test_error_negative_learning_rate():
     with pytest.raises(ValueError, match=r"`learning_rate` must be >= 0"):
         tweaknet.optimizers.SGD(learning_rate=-0.1)
@@ -449,6 +441,24 @@ def test_error_empty_data():
         compiled_book_model().fit(None, np.zeros((1, 10)), verbose=0)
     with pytest.raises(ValueError, match="scalar"):
         compiled_book_model().fit(np.float32(1.0), np.zeros((1, 10)), verbose=0)
+    for x in (np.zeros((4, 0)), np.zeros((4, 0), dtype=np.uint8)):  # samples with no features
+        model = tweaknet.Sequential([L.Dense(3)])
+        model.compile(optimizer="sgd", loss="mse")
+        with pytest.raises(ValueError, match="no values"):
+            model.fit(x, np.zeros((4, 3)), verbose=0)
+
+
+def test_error_unknown_metric_name_at_compile():
+    model = tweaknet.Sequential([L.Dense(3, input_shape=(4,))])
+    with pytest.raises(ValueError, match="Did you mean 'accuracy'"):
+        model.compile(optimizer="sgd", loss="mse", metrics=["acuracy"])
+    with pytest.raises(ValueError, match="'categorical_accuracy'"):
+        model.compile(optimizer="sgd", loss="mse", metrics=["categorical_acuracy"])
+    with pytest.raises(TypeError, match="metric"):
+        model.compile(optimizer="sgd", loss="mse", metrics=[3])
+    with pytest.raises(ValueError) as info:
+        L.Dense(2, activation="rellu")
+    assert "'Elu'" not in str(info.value) and "'relu'" in str(info.value)  # snake_case names only
 
 
 def test_error_non_numeric_data():

@@ -40,15 +40,18 @@ def names(kind: str) -> list[str]:
     return sorted(_REGISTRY.get(kind, {}))
 
 
-def lookup(kind: str, name: str):
-    """Return the object registered as ``name``, or raise a ValueError naming the closest valid names."""
+def lookup(kind: str, name: str, also_valid=()):
+    """Return the object registered as ``name``, or raise a ValueError naming the closest valid names.
+
+    ``also_valid``: names the caller resolves itself (``'accuracy'`` for metrics), offered as suggestions too.
+    """
     table = _REGISTRY.get(kind, {})
     if isinstance(name, str) and name in table:
         return table[name]
     if isinstance(name, str) and name.lower() in table:
         return table[name.lower()]
-    valid = sorted(k for k in table if k == k.lower())
-    close = difflib.get_close_matches(str(name).lower(), list(table), n=3, cutoff=0.5)
+    valid = sorted({*also_valid, *(k for k in table if k == k.lower())})
+    close = difflib.get_close_matches(str(name).lower(), valid, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise ValueError(
         f"Unknown {kind} {name!r}.{hint} Valid names: {', '.join(valid)}."
@@ -82,6 +85,6 @@ def get(kind: str, identifier, base: type | None = None):
     if callable(identifier):
         return identifier
     raise TypeError(
-        f"Could not interpret {kind} {identifier!r}: pass a name (one of {', '.join(names(kind)[:8])}, ...), "
+        f"Could not interpret {kind} {identifier!r}: pass a name (one of {', '.join([n for n in names(kind) if n == n.lower()][:8])}, ...), "
         f"a config dict or an instance."
     )

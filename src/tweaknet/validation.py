@@ -47,6 +47,9 @@ def as_float_array(name: str, data, dtype) -> np.ndarray:
         raise ValueError(f"`{name}` must have a batch axis, got a scalar.")
     if arr.shape[0] == 0:
         raise ValueError(f"`{name}` is empty (0 samples): pass at least one sample.")
+    if arr.size == 0:
+        raise ValueError(f"`{name}` has samples of shape {arr.shape[1:]}, which hold no values: each sample needs "
+                         f"at least one feature.")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]

@@ -9,6 +9,7 @@ from ..layers.base import Layer, unique_name
 from ..layers.input import InputLayer
 from ..training import loop
 from ..training.data import check_batch_size, check_inputs, check_targets, split_validation, take
+from ..training.metrics import check as check_metric
 from ..training.metrics import resolve as resolve_metric
 from ..validation import check_int
 from .parameters import ParameterStore
@@ -97,6 +98,8 @@ class Sequential:
         self.loss = losses.get(loss)
         if isinstance(metrics, (str, dict)) or (metrics is not None and not isinstance(metrics, (list, tuple))):
             metrics = [metrics]
+        for metric in metrics or []:
+            check_metric(metric)
         self._metric_ids = list(metrics or [])
         self.compiled_metrics = []
         if self.built:

@@ -58,12 +58,24 @@ class BinaryAccuracy(Metric):
         return float(np.count_nonzero(hits)) / y_pred.shape[-1]
 
 
+_SHAPE_RESOLVED = ("accuracy", "acc")
+
+
+def check(identifier) -> None:
+    """Reject an unknown metric name at ``compile`` (with the closest valid names), before any training."""
+    from ..registry import lookup
+    if isinstance(identifier, str) and identifier.lower() not in _SHAPE_RESOLVED:
+        lookup("metric", identifier, also_valid=_SHAPE_RESOLVED)
+    elif not isinstance(identifier, (str, Metric, dict)):
+        raise TypeError(f"A metric must be a name such as 'accuracy' or a tweaknet metric, got {identifier!r}.")
+
+
 def resolve(identifier, y_shape: tuple, output_shape: tuple) -> Metric:
     """Turn a metric identifier into a Metric, resolving 'accuracy'/'acc' by shapes like Keras."""
     from ..registry import get
     if isinstance(identifier, Metric):
         return identifier
-    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
+    if isinstance(identifier, str) and identifier.lower() in _SHAPE_RESOLVED:
         if output_shape[-1] == 1:
             cls = BinaryAccuracy
         elif len(y_shape) < len(output_shape) or (y_shape[-1] == 1 and output_shape[-1] > 1):
