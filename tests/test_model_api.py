@@ -608,3 +608,18 @@ def test_one_label_per_sample_fits_a_one_unit_output_as_in_keras():
     assert histories[0] == histories[1]
     with pytest.raises(ValueError, match="labels"):
         model.fit(x, np.stack([labels, labels], 1), verbose=0)  # two columns cannot fit one output
+
+
+def test_keras_attributes_of_layers_and_building_at_construction():
+    model = tweaknet.Sequential([tweaknet.Input(shape=(4,)), L.Dense(3), L.BatchNormalization(), L.LeakyReLU()])
+    dense, bn, leaky = model.layers
+    # built at once, as Keras builds a model whose input shape is known
+    assert [w.shape for w in dense.get_weights()] == [(4, 3), (3,)]
+    assert dense.kernel is dense.params["kernel"] and dense.bias.shape == (3,)  # live arrays, not copies
+    dense.kernel[...] = 2.0
+    assert model.get_weights()[0].max() == 2.0
+    assert [w.shape for w in bn.trainable_weights] == [(3,), (3,)] and len(bn.non_trainable_weights) == 2
+    assert np.all(bn.moving_variance == 1.0) and np.all(bn.gamma == 1.0)
+    assert leaky.negative_slope == 0.3 and L.ELU(alpha=0.5).alpha == 0.5 and L.Softmax().axis == -1
+    with pytest.raises(AttributeError, match="no attribute 'kernal'"):
+        dense.kernal

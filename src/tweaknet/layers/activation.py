@@ -35,6 +35,13 @@ class Activation(Layer):
     def backward_from_preactivation(self, dz):
         return dz
 
+    def __getattr__(self, name):
+        """The activation's own arguments, as Keras's layers expose them: ``LeakyReLU().negative_slope``."""
+        activation = self.__dict__.get("activation")
+        if activation is not None and name in activation.get_config():
+            return getattr(activation, name)
+        return super().__getattr__(name)
+
     def get_config(self):
         return super().get_config() | {"activation": _serialize(self.activation)}
 

@@ -115,6 +115,22 @@ class Layer:
     def weight_names(self) -> list[str]:
         return list(self._weight_order)
 
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return [self.params[n] for n in self._weight_order if n in self.params] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        return [w for w in self.weights if not any(w is t for t in self.trainable_weights)]
+
+    def __getattr__(self, name):
+        """Weights by their Keras names, as live arrays: ``dense.kernel``, ``dense.bias``, ``bn.moving_mean``."""
+        for store in ("params", "buffers"):
+            table = self.__dict__.get(store, {})
+            if name in table:
+                return table[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def get_weights(self) -> list[np.ndarray]:
         return [w.copy() for w in self.weights]
 

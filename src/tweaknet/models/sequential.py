@@ -50,6 +50,8 @@ class Sequential:
             self._input_shape = layer.input_shape_arg
         self.layers.append(layer)
         self.built = False
+        if self._input_shape is not None:  # as Keras: a model whose input shape is known builds at once
+            self.build()
 
     def build(self, input_shape=None) -> None:
         """Create all weights for inputs of ``input_shape`` (Keras style ``(None, 784)`` or ``(784,)``)."""
