@@ -121,3 +121,34 @@ def test_resumed_trial_equals_an_uninterrupted_one(tmp_path):
         ca, cb = a.checkpoint(1), b.checkpoint(1)
         assert ca[0] == cb[0] == 5 and ca[2] == cb[2]
         assert all(np.array_equal(x, y) for x, y in zip(ca[1]["weights"], cb[1]["weights"]))
+
+
+def test_the_same_spec_on_other_data_is_refused_not_mixed(tmp_path, monkeypatch):
+    """Where the data comes from is not in the spec (TWEAKNET_DATA, a user loader): its fingerprint is."""
+    (tmp_path / "mydata.py").write_text(
+        "import os\nimport numpy as np\n"
+        "def load():\n"
+        "    rng = np.random.default_rng(int(os.environ['MYDATA_SEED']))\n"
+        "    x = rng.integers(0, 256, (200, 28, 28)).astype(np.uint8)\n"
+        "    y = (np.arange(200) % 10).astype(np.uint8)\n"
+        "    return (x[:150], y[:150]), (x[150:], y[150:])\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = SMALL.replace('dataset = "synthetic"\ntrain_samples = 300\ntest_samples = 100',
+                         'dataset = "mydata:load"')
+    monkeypatch.setenv("MYDATA_SEED", "1")
+    store1, rows1 = runner.prepare(spec.loads(text), tmp_path / "out")
+    fingerprint = rows1[0]["trial"]["data_fingerprint"]
+    assert len(fingerprint) == 16
+    store1.close()
+    store2, rows2 = runner.prepare(spec.loads(text), tmp_path / "out")  # the same data: the same trial
+    assert rows2[0]["id"] == rows1[0]["id"]
+    store2.close()
+    monkeypatch.setenv("MYDATA_SEED", "2")
+    build.clear_cache()
+    with pytest.raises(StoreError, match="data_fingerprint"):
+        runner.prepare(spec.loads(text), tmp_path / "out")
+    # and a worker that reads other data than the run registered refuses to train
+    (t,) = spec.loads(text).trials()
+    t["data_fingerprint"] = fingerprint
+    result = _run_in_process(tmp_path / "w.sqlite", t)
+    assert result["status"] == "failed" and "other data" in result["error"]

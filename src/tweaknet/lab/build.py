@@ -12,6 +12,7 @@ returning ``((x_train, y_train), (x_test, y_test))`` like ``mnist.load_data``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import json
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ class Data:
     mean: np.ndarray | None = None
     variance: np.ndarray | None = None
     per_feature: bool = False
+    #: sha256 (16 hex digits) of the arrays above: part of each trial's identity in the store, so that
+    #: results trained on other data (``TWEAKNET_DATA``, another file) are never mixed or reused.
+    fingerprint: str = ""
 
     @property
     def input_dim(self) -> int:
@@ -104,14 +108,29 @@ def _load(key: str) -> Data:
         y_train, y_test = to_categorical(y_train, num_classes), to_categorical(y_test, num_classes)
     else:
         y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
-    for a in (x_train, y_train, x_test, y_test):
-        a.flags.writeable = False
-    return Data(x_train, y_train, x_test, y_test, num_classes, mean, variance, per_feature)
+    digest = hashlib.sha256()
+    for a in (x_train, y_train, x_test, y_test, mean, variance):
+        if a is not None:
+            if isinstance(a, np.ndarray) and a.ndim:
+                a.flags.writeable = False
+            a = np.asarray(a)
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(memoryview(np.ascontiguousarray(a).reshape(-1)).cast("B"))
+    return Data(x_train, y_train, x_test, y_test, num_classes, mean, variance, per_feature, digest.hexdigest()[:16])
 
 
 def load_data(data_spec: dict) -> Data:
-    """The preprocessed data of a normalized ``data`` section (cached per process; arrays are read-only)."""
-    return _load(json.dumps(data_spec, sort_keys=True))
+    """The preprocessed data of a normalized ``data`` section (cached per process; arrays are read-only).
+
+    A dataset that cannot be read (a bad ``TWEAKNET_DATA``, a damaged file) is a :class:`SpecError`
+    naming the ``data`` section and the reader's explanation.
+    """
+    try:
+        return _load(json.dumps(data_spec, sort_keys=True))
+    except SpecError:
+        raise
+    except (OSError, ValueError, TypeError) as exc:
+        raise SpecError("data.dataset", f"cannot load {data_spec.get('dataset')!r}: {exc}") from None
 
 
 def clear_cache() -> None:
@@ -176,6 +195,11 @@ def check_trial(trial: dict) -> None:
     try:
         model = build_model(trial, data)
         model.evaluate(data.x_test[:2], data.y_test[:2], verbose=0)
+        # A few steps of training, as the trial trains: this also compiles the compiled path's kernels for
+        # this model once, here, into numba's on-disk cache, instead of in every worker at the same time.
+        batch = trial["train"]["batch_size"]
+        n = min(len(data.x_train), 2 * batch + 1)
+        model.fit(data.x_train[:n], data.y_train[:n], batch_size=batch, epochs=1, shuffle=False, verbose=0)
     except (TypeError, ValueError) as exc:
         raise SpecError("model", str(exc), context) from None
     finally:

@@ -67,7 +67,7 @@ def run_experiment(experiment, args, stream=None) -> int:
         raise SpecError("--jobs", f"must be >= 1, got {args.jobs}")
     overrides = _overrides(args)
     if args.dry_run:
-        for t in experiment.trials(overrides):
+        for t in runner.validate(experiment, overrides):
             tr = t["train"]
             print(f"{runner.label(t)}: {tr['epochs']} epochs, batch {tr['batch_size']}, "
                   f"optimizer {t['optimizer']['name']}, loss {t['model']['loss']}", file=stream)

@@ -67,6 +67,9 @@ def run_trial(job: dict) -> dict:
     store.claim(tid, owner)
     try:
         data = build.load_data(trial["data"])
+        if trial.get("data_fingerprint", data.fingerprint) != data.fingerprint:
+            raise ValueError(f"this worker reads other data (fingerprint {data.fingerprint}) than the run was "
+                             f"registered with ({trial['data_fingerprint']}): did TWEAKNET_DATA change?")
         set_random_seed(trial["seed"])
         model = build.build_model(trial, data)
         start, epochs = 0, trial["train"]["epochs"]
@@ -191,18 +194,26 @@ class Outcome:
     interrupted: bool = False
 
 
-def prepare(experiment, out_dir, overrides=(), restart=False, check=True):
-    """Validate everything, open the store and register the trials; return ``(store, rows)``."""
+def validate(experiment, overrides=(), check=True) -> list[dict]:
+    """The experiment's trials, each with the fingerprint of its data; with ``check``, each distinct
+    configuration is built and trained for a few steps first (see ``build.check_trial``), so that a
+    spec that cannot train fails here, before anything is stored."""
     from . import build
     trials = experiment.trials(overrides)
-    if check:
-        seen = set()
-        for t in trials:
-            h = trial_hash({**t, "seed": 0})
-            if h not in seen:
-                seen.add(h)
-                build.check_trial(t)
-        build.clear_cache()  # the workers load their own copy
+    seen = set()
+    for t in trials:
+        t["data_fingerprint"] = build.load_data(t["data"]).fingerprint
+        h = trial_hash({**t, "seed": 0})
+        if check and h not in seen:
+            seen.add(h)
+            build.check_trial(t)
+    build.clear_cache()  # the workers load their own copy
+    return trials
+
+
+def prepare(experiment, out_dir, overrides=(), restart=False, check=True):
+    """Validate everything, open the store and register the trials; return ``(store, rows)``."""
+    trials = validate(experiment, overrides, check)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store = Store(out_dir / "runs.sqlite")
