@@ -36,7 +36,8 @@ BROKEN = {
     "table 5-1 conf 2 (lr 10)": (
         lambda: [D(25, activation="tanh", kernel_initializer=uniform(), input_shape=(784,)),
                  D(10, activation="sigmoid", kernel_initializer=uniform())],
-        lambda: tn.optimizers.SGD(10.0), "mse", "std", 1, {"learning_rate_too_high", "saturated_units"}),
+        lambda: tn.optimizers.SGD(10.0), "mse", "std", 1,
+        {"learning_rate_too_high", "saturated_units", "saturated_output"}),
     "10 sigmoid layers with MSE": (
         lambda: [D(32, activation="sigmoid", input_shape=(784,))] + [D(32, activation="sigmoid") for _ in range(8)]
         + [D(10, activation="sigmoid")], "sgd", "mse", "std", 32, {"vanishing_gradient"}),
@@ -47,7 +48,8 @@ BROKEN = {
         lambda: [D(64, activation="relu", kernel_initializer=tn.initializers.RandomNormal(stddev=0.5),
                    input_shape=(784,))] + [D(64, activation="relu", kernel_initializer=tn.initializers.RandomNormal(
                        stddev=1.8)) for _ in range(5)] + [D(10, activation="softmax")],
-        lambda: tn.optimizers.SGD(0.01), "categorical_crossentropy", "std", 32, {"exploding_gradient"}),
+        lambda: tn.optimizers.SGD(0.01), "categorical_crossentropy", "std", 32,
+        {"exploding_gradient", "divergence", "learning_rate_too_high"}),
     "sigmoid output saturated under MSE": (
         lambda: [D(25, activation="relu", kernel_initializer="he_normal", input_shape=(784,)),
                  D(10, activation="sigmoid", bias_initializer=tn.initializers.Constant(8.0))],
@@ -56,6 +58,23 @@ BROKEN = {
         lambda: [D(25, activation="relu", kernel_initializer="he_normal", input_shape=(784,)),
                  D(10, activation="softmax")], lambda: tn.optimizers.SGD(1e-9), "categorical_crossentropy", "std",
         32, {"learning_rate_too_low"}),
+    # learning rates that leave MNIST near chance after an epoch (accuracy ~12%): the measured steps are tiny
+    "SGD learning rate 1e-5": (
+        lambda: [D(25, activation="relu", kernel_initializer="he_normal", input_shape=(784,)),
+                 D(10, activation="softmax")], lambda: tn.optimizers.SGD(1e-5), "categorical_crossentropy", "std",
+        32, {"learning_rate_too_low"}),
+    "SGD learning rate 1e-4": (
+        lambda: [D(25, activation="relu", kernel_initializer="he_normal", input_shape=(784,)),
+                 D(10, activation="softmax")], lambda: tn.optimizers.SGD(1e-4), "categorical_crossentropy", "std",
+        32, {"learning_rate_too_low"}),
+    "Adam learning rate 1e-7": (
+        lambda: [D(25, activation="relu", kernel_initializer="he_normal", input_shape=(784,)),
+                 D(10, activation="softmax")], lambda: tn.optimizers.Adam(1e-7), "categorical_crossentropy", "std",
+        32, {"learning_rate_too_low"}),
+    "SGD learning rate 1000 (diverges)": (
+        lambda: [D(25, activation="relu", kernel_initializer="he_normal", input_shape=(784,)),
+                 D(10, activation="softmax")], lambda: tn.optimizers.SGD(1000.0), "categorical_crossentropy", "std",
+        32, {"divergence", "exploding_gradient", "learning_rate_too_high"}),
 }
 
 HEALTHY = {
@@ -70,6 +89,22 @@ HEALTHY = {
     "leaky ReLU with momentum": (
         lambda: [D(64, activation="leaky_relu", kernel_initializer="he_uniform", input_shape=(784,)),
                  D(10, activation="softmax")], lambda: tn.optimizers.SGD(0.01, momentum=0.9), 32, 2),
+    "tanh, Glorot init, cross-entropy, plain SGD": (
+        lambda: [D(64, activation="tanh", input_shape=(784,)), D(10, activation="softmax")], "sgd", 32, 2),
+    "two sigmoid layers, Glorot init, cross-entropy, Adam": (
+        lambda: [D(64, activation="sigmoid", input_shape=(784,)), D(32, activation="sigmoid"),
+                 D(10, activation="softmax")], "adam", 32, 2),
+    "tanh with Nadam": (
+        lambda: [D(64, activation="tanh", input_shape=(784,)), D(10, activation="softmax")], "nadam", 32, 2),
+    "two ELU layers, He init, Adam, batch 64": (
+        lambda: [D(64, activation="elu", kernel_initializer="he_normal", input_shape=(784,)),
+                 D(32, activation="elu", kernel_initializer="he_normal"), D(10, activation="softmax")], "adam", 64, 2),
+    "ReLU with RMSprop": (
+        lambda: [D(64, activation="relu", kernel_initializer="he_normal", input_shape=(784,)),
+                 D(10, activation="softmax")], "rmsprop", 32, 2),
+    "ReLU with SGD 0.01 (slow but learning)": (
+        lambda: [D(25, activation="relu", kernel_initializer="he_normal", input_shape=(784,)),
+                 D(10, activation="softmax")], lambda: tn.optimizers.SGD(0.01), 32, 1),
 }
 
 
@@ -79,9 +114,10 @@ def test_broken_networks_are_flagged_with_the_right_codes(name, data):
     raw, std, y = data
     report = _diagnose(layers, opt() if callable(opt) else opt, loss, raw if inputs == "raw" else std, y,
                        batch_size=batch_size)
-    assert expected <= report.codes, str(report)
+    assert report.codes == expected, str(report)  # the right codes, and no wolf cried besides
     for f in report.findings:
         assert f.fix and f.evidence and all(isinstance(v, (int, float)) for v in f.evidence.values())
+    json.loads(report.to_json(), parse_constant=_reject)  # strict JSON even when the network diverged
 
 
 @pytest.mark.parametrize("name", sorted(HEALTHY))
@@ -92,6 +128,109 @@ def test_healthy_networks_get_no_finding(name, data):
                        batch_size=batch_size)
     assert report.findings == [], str(report)
     assert report.metrics["final_loss"] < report.metrics["initial_loss"]
+
+
+def _reject(constant):
+    raise ValueError(f"not strict JSON: {constant}")
+
+
+def test_dead_relus_are_not_also_called_vanishing_gradients(data):
+    """Every unit dead: no gradient at all.  The cause is dead_relu (whose fix applies), not vanishing_gradient
+    (whose fix would say 'use ReLU' to a ReLU network)."""
+    _, std, y = data
+    layers, opt, loss, _, batch_size, _ = BROKEN["ReLU with biases at -20"]
+    report = _diagnose(layers, opt, loss, std, y, batch_size=batch_size)
+    assert "vanishing_gradient" not in report.codes and "dead_relu" in report.codes, str(report)
+
+
+def _layer(name, grad_norm, grad_ratio, s_shaped=False, dead=0.0, activation="relu"):
+    return {"name": name, "activation": activation, "s_shaped": s_shaped, "units": 8, "z_mean": 0.0, "z_std": 1.0,
+            "saturated": 0.0, "saturated_units": 0.0, "dead": dead, "grad_norm": grad_norm, "grad_ratio": grad_ratio,
+            "weight_norm": 1.0, "step_ratio": 1e-3, "update_ratio": None, "change_ratio": None, "grad_finite": True,
+            "finite": True}
+
+
+def _records(layers, loss=(2.3, 1.0)):
+    later = [dict(s, update_ratio=1e-3, change_ratio=0.06) for s in layers]
+    return [{"loss": loss[0], "finite": True, "grad_finite": True, "steps": None, "epoch": 0, "layers": layers},
+            {"loss": loss[1], "finite": True, "grad_finite": True, "steps": 63, "epoch": 1, "layers": later}]
+
+
+def test_vanishing_gradient_fix_depends_on_the_activation():
+    from tweaknet.diagnostics import FIXES, diagnose
+    for hidden, s_shaped in (("relu", False), ("sigmoid", True)):
+        layers = [_layer("a", 1e-7, 1e-7, s_shaped, activation=hidden), _layer("b", 1e-3, 1e-3, s_shaped,
+                                                                               activation=hidden),
+                  _layer("out", 1.0, 1.0, activation="softmax")]
+        report = diagnose(_records(layers), "categorical_crossentropy")
+        assert report.codes == {"vanishing_gradient"}, str(report)
+        fix = report.findings[0].fix
+        assert ("instead of sigmoid/tanh" in fix) == s_shaped, fix
+        assert fix == (FIXES["vanishing_gradient"] if s_shaped else FIXES["vanishing_gradient_relu"])
+    dead = [_layer("a", 1e-7, 1e-7, dead=0.9), _layer("out", 1.0, 1.0, activation="softmax")]
+    assert diagnose(_records(dead), "categorical_crossentropy").codes == {"dead_relu"}
+
+
+def test_records_measure_gradient_ratio_and_actual_updates(data):
+    """grad_ratio is each layer's gradient norm over the output layer's; update_ratio is the weights' actual change.
+    With the probe batch equal to the training batch, the optimizer's next step on the probe batch (step_ratio)
+    is exactly the update the next training step makes (update_ratio of the next record), for SGD and Adam."""
+    _, std, y = data
+    for optimizer in (tn.optimizers.SGD(0.05, momentum=0.9), tn.optimizers.Adam(1e-3)):
+        tn.utils.set_random_seed(2)
+        model = tn.Sequential([D(16, activation="tanh", input_shape=(784,)), D(12, activation="relu"),
+                               D(10, activation="softmax")])
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+        cb = tn.callbacks.Diagnostics(every_n_steps=1, probe_size=64)
+        kernels = []
+
+        class Kernels(tn.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                kernels.append([layer.params["kernel"].copy() for layer in self.model.layers])
+
+        initial = [layer.params["kernel"].copy() for layer in model.layers]
+        model.fit(std[:64], y[:64], epochs=1, batch_size=16, shuffle=False, verbose=0, callbacks=[cb, Kernels()])
+        records = [r for r in cb.records if r["step"] is not None]  # the every-step records
+        assert [r["steps"] for r in records] == [None, 1, 1, 1, 1]
+        for r in cb.records:
+            out = r["layers"][-1]["grad_norm"]
+            for s in r["layers"]:
+                assert s["grad_ratio"] == pytest.approx(s["grad_norm"] / out)
+                assert s["grad_finite"] is True
+            assert r["grad_finite"] is True
+        for k, r in enumerate(records[1:]):
+            before = initial if k == 0 else kernels[k - 1]
+            for s, w0, w1 in zip(r["layers"], before, kernels[k]):
+                assert s["update_ratio"] == pytest.approx(np.linalg.norm(w1 - w0) / np.linalg.norm(w0), rel=1e-4)
+
+    tn.utils.set_random_seed(2)
+    model = tn.Sequential([D(16, activation="tanh", input_shape=(784,)), D(10, activation="softmax")])
+    model.compile(optimizer=tn.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    cb = tn.callbacks.Diagnostics(every_n_steps=1, probe_size=64)
+    model.fit(std[:64], y[:64], epochs=1, batch_size=64, shuffle=False, verbose=0, callbacks=[cb])
+    before, after = cb.records[0], cb.records[1]
+    for s0, s1 in zip(before["layers"], after["layers"]):
+        assert s1["update_ratio"] == pytest.approx(s0["step_ratio"], rel=1e-3)
+
+
+def test_non_finite_gradients_are_detected_when_loss_and_weights_are_finite():
+    """x ~ 1e18 through tiny weights, then a huge output kernel: the loss (~1e34), weights and pre-activations are
+    finite in float32, but the first kernel's gradient (x^T delta ~ 1e18 * 1e36) overflows."""
+    from tweaknet.diagnostics import diagnose, measure
+    from tweaknet.diagnostics.probe import snapshot
+    model = tn.Sequential([D(4, activation="tanh", input_shape=(4,)), D(10, activation="linear")])
+    model.compile(optimizer="sgd", loss="mse")
+    model.set_weights([np.full((4, 4), 1e-20, "float32"), np.zeros(4, "float32"),
+                       np.full((4, 10), 1e18, "float32"), np.zeros(10, "float32")])
+    x, y = np.full((8, 4), 1e18, "float32"), np.zeros((8, 10), "float32")
+    first = measure(model, x, y)
+    assert first["finite"] and np.isfinite(first["loss"])
+    assert first["grad_finite"] is False
+    assert [s["grad_finite"] for s in first["layers"]] == [False, True]
+    record = dict(measure(model, x, y, since=snapshot(model)), epoch=1)
+    report = diagnose([dict(first, epoch=0), record], "mean_squared_error")
+    assert "exploding_gradient" in report.codes and "divergence" not in report.codes, str(report)
+    json.loads(report.to_json(), parse_constant=_reject)
 
 
 def test_diagnostics_do_not_change_training(data):
@@ -116,6 +255,78 @@ def test_every_n_steps_records_during_the_epoch(data):
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     model.fit(std[:320], y[:320], epochs=1, batch_size=32, verbose=0, callbacks=[cb])
     assert [r["step"] for r in cb.records] == [0, 5, 10, None]
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "tweaknet", "diagnose", *args], capture_output=True, text=True,
+                          timeout=180)
+
+
+EXPERIMENT = """
+name = "tiny"
+[data]
+dataset = "mnist"
+standardize = "scalar"
+labels = "one_hot"
+
+[model]
+loss = "categorical_crossentropy"
+
+[[model.layers]]
+units = 16
+activation = "relu"
+kernel_initializer = "he_normal"
+
+[[model.layers]]
+units = 10
+activation = "softmax"
+
+[optimizer]
+name = "adam"
+learning_rate = 0.001
+
+[train]
+batch_size = 32
+epochs = 5
+seeds = [1]
+
+[[configurations]]
+name = "healthy"
+
+[[configurations]]
+name = "diverging"
+"optimizer" = { name = "sgd", learning_rate = 1000.0 }
+"""
+
+
+def test_cli_diagnoses_a_toml_experiment_with_a_readable_report(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(EXPERIMENT)
+    out = _cli(str(path), "--config", "healthy", "--epochs", "2", "--train-samples", "1000")
+    assert out.returncode == 0, out.stderr
+    head, *rest = out.stdout.strip().splitlines()
+    assert head.startswith("tiny / healthy (seed 1), 2 epoch(s): loss ")
+    initial, final = (float(v) for v in head.rsplit("loss ", 1)[1].split(" -> "))
+    assert final < initial
+    assert rest == ["No problem found: the network trains as the chapter's techniques intend."]
+
+    out = _cli(str(path), "--config", "diverging", "--epochs", "1", "--train-samples", "1000")
+    assert out.returncode == 0, out.stderr
+    assert "[divergence]" in out.stdout and "[learning_rate_too_high] layer dense" in out.stdout
+    assert "  evidence: " in out.stdout and "  fix: Lower the learning rate" in out.stdout
+
+
+def test_cli_json_is_strict_when_the_network_diverges(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(EXPERIMENT)
+    out = _cli(str(path), "--config", "diverging", "--epochs", "1", "--train-samples", "1000", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout, parse_constant=_reject)  # NaN / Infinity would raise
+    codes = {f["code"] for f in report["findings"]}
+    assert {"divergence", "exploding_gradient", "learning_rate_too_high"} <= codes
+    divergence = next(f for f in report["findings"] if f["code"] == "divergence")
+    assert divergence["evidence"]["final_loss"] is None and divergence["evidence"]["finite"] is False
+    assert report["metrics"]["final_loss"] is None and report["metrics"]["initial_loss"] > 0
 
 
 def test_cli_json():

@@ -12,7 +12,8 @@ class Diagnostics(Callback):
 
     The probe batch (``probe_size`` samples, drawn with its own ``seed``) is fixed for the run, and
     the measurements change nothing that training uses: the weights after ``fit`` are the same with or
-    without this callback.  Cost: one forward and backward pass over the probe batch per record; at the
+    without this callback.  Cost: one forward and backward pass over the probe batch per record, and a
+    copy of the kernels (to measure the actual update at the next record); at the
     default (epoch ends only) the compiled training path stays in use.  ``every_n_steps`` needs a
     per-batch hook, so training then runs on the (slower) reference path.
     """
@@ -30,6 +31,7 @@ class Diagnostics(Callback):
         self.probe = (x[idx], y[idx])
         self.records = []
         self._steps = 0
+        self._snapshot = None
         self._record(epoch=0, step=0)
 
     def _every_n(self, batch, logs=None):
@@ -42,9 +44,10 @@ class Diagnostics(Callback):
 
     def _record(self, **where):
         from .. import fast
-        from ..diagnostics import measure
+        from ..diagnostics.probe import measure, snapshot
         with fast.numerics():  # the floating-point mode training uses
-            record = measure(self.model, *self.probe)
+            record = measure(self.model, *self.probe, since=self._snapshot)
+        self._snapshot = snapshot(self.model)  # the actual update of the next record is measured from here
         record.update(where)
         self.records.append(record)
         self.model.diagnostics_ = self.records

@@ -2,7 +2,6 @@
 ``tweaknet plot activations``."""
 from __future__ import annotations
 
-import json
 import sys
 
 
@@ -74,7 +73,7 @@ def run(args) -> int:
         gradient_flow(model.diagnostics_, Path(args.plots) / "gradient_flow.png")
         activation_distributions(model, data.x_train[:256], Path(args.plots) / "activation_distributions.png")
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(report.to_json())  # strict JSON: a diverged (NaN) loss is written as null
     else:
         print(f"{trial['experiment']} / {trial['configuration']} (seed {trial['seed']}), "
               f"{args.epochs} epoch(s): loss {report.metrics['initial_loss']:.4g} -> {report.metrics['final_loss']:.4g}")

@@ -8,21 +8,36 @@ inference mode (so batch normalization's moving statistics are untouched):
   below ``SATURATION_LEVEL`` (5%) of its maximum, and ``saturated_units``: the fraction of units
   saturated on at least 95% of the probe samples (the chapter's saturated neurons);
 - ``dead``: the fraction of ReLU units never active over the probe batch (the chapter's dead units);
-- the L2 norm of the layer's kernel gradient for the probe batch, and of its kernel;
-- ``step_ratio``: the size of one optimizer step relative to the kernel, ``lr ||g|| / ||w||`` for SGD,
-  ``lr sqrt(n) / ||w||`` for the adaptive methods (their first steps have magnitude ~lr per weight).
+- ``grad_norm``: the L2 norm of the layer's kernel gradient for the probe batch; ``grad_ratio``: that
+  norm divided by the output layer's (the chapter's gradient flow: << 1 vanishing, >> 1 exploding);
+  ``grad_finite``: whether every gradient of the layer (kernel, bias, ...) is finite;
+- ``weight_norm``: the norm of the kernel;
+- ``update_ratio``: the actual change of the kernel since the previous record divided by the optimizer
+  steps taken in between and by the kernel's norm at the previous record,
+  ``||W_t - W_prev|| / (steps ||W_prev||)`` (None for the first record, or when no step was taken);
+  ``change_ratio``: the same change without the division by the steps, ``||W_t - W_prev|| / ||W_prev||``.
+  It is measured, not predicted: momentum, Adam's normalization, clipping and weight decay are all in it.
+  Over many steps noisy updates partly cancel, so it is a lower bound of the mean step;
+- ``step_ratio``: the optimizer's actual next step on the probe batch relative to the kernel,
+  ``||dW|| / ||W||``, computed by applying a copy of the optimizer (its slots, step counter and
+  schedule included) to a copy of the weights: exact for every optimizer, and the model's
+  optimizer and weights are untouched.
+
+Record-level: ``loss``; ``finite`` (loss, pre-activations and weights finite); ``grad_finite`` (every
+gradient of the probe batch finite); ``steps`` (optimizer steps since the previous record, None for
+the first).
 
 Computing the gradient runs the layers' backward pass, which writes the model's gradient buffer
 and nothing else: the weights, the optimizer and the training results are unchanged.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 
 from .. import activations as A
-from .. import optimizers as O
 from ..training.data import take
 from ..training.loop import forward
 
@@ -39,21 +54,41 @@ def _activation_input(layer, x_in):
     return z, act
 
 
-def step_size(optimizer, grad_norm, n):
-    """The norm of one optimizer step for a layer with gradient norm ``grad_norm`` and ``n`` weights."""
-    lr = optimizer.learning_rate
-    if type(optimizer) is O.SGD:
-        return lr * grad_norm / (1.0 - optimizer.momentum)
-    return lr * math.sqrt(n)
+def _kernel_offsets(model) -> dict:
+    """{layer name: (start, stop)} of each kernel in the model's flat parameter buffer."""
+    return {name[:-len("/kernel")]: seg for name, seg in zip(model.store.names, model.store.segments)
+            if name.endswith("/kernel")}
 
 
-def measure(model, x, y) -> dict:
-    """Loss and per-layer statistics of ``model`` on the batch ``(x, y)``; see the module docstring."""
+def snapshot(model) -> dict:
+    """What ``measure`` needs to compute the actual updates at the next record: the step counter and a
+    copy of every kernel."""
+    return {"iterations": int(model.optimizer.iterations),
+            "kernels": {layer.name: layer.params["kernel"].copy()
+                        for layer in model.layers if "kernel" in layer.params}}
+
+
+def next_step(model):
+    """The flat parameter change the optimizer's next step would make for the gradient now in the model's
+    gradient buffer (None when the optimizer is not built).  Works on copies: nothing of the model changes."""
+    if not getattr(model.optimizer, "built", False):
+        return None
+    optimizer = copy.deepcopy(model.optimizer)
+    w = model.store.params.copy()
+    optimizer.apply(model.store.grads.copy(), w)
+    w -= model.store.params
+    return w
+
+
+def measure(model, x, y, since=None) -> dict:
+    """Loss and per-layer statistics of ``model`` on the batch ``(x, y)``; see the module docstring.
+    ``since``: the ``snapshot(model)`` taken at the previous record (for ``update_ratio``), or None."""
     with np.errstate(all="ignore"):  # a diverging network is measured, not warned about
-        return _measure(model, x, y)
+        return _measure(model, x, y, since)
 
 
-def _measure(model, x, y):
+def _measure(model, x, y, since):
+    steps = None if since is None else int(model.optimizer.iterations) - since["iterations"]
     x = take(x, slice(None), model.store.params.dtype)
     inputs, h = [], x
     for layer in model.layers:
@@ -68,15 +103,19 @@ def _measure(model, x, y):
         d = last.backward(model.loss.grad(y, out))
     for layer in reversed(model.layers[:-1]):
         d = layer.backward(d)
+    step = next_step(model)
+    offsets = _kernel_offsets(model) if step is not None else {}
     layers = []
     for layer, x_in in zip(model.layers, inputs):
         found = _activation_input(layer, x_in)
         if found is None:
             continue
         z, act = found
-        stats = {"name": layer.name, "activation": act.name, "units": int(z.shape[-1]),
+        stats = {"name": layer.name, "activation": act.name, "s_shaped": act.max_derivative is not None,
+                 "units": int(z.shape[-1]),
                  "z_mean": float(np.mean(z)), "z_std": float(np.std(z)), "saturated": 0.0, "saturated_units": 0.0,
-                 "dead": 0.0, "grad_norm": None, "weight_norm": None, "step_ratio": None}
+                 "dead": 0.0, "grad_norm": None, "grad_ratio": None, "weight_norm": None, "step_ratio": None,
+                 "update_ratio": None, "change_ratio": None}
         if act.max_derivative is not None:
             low = act.derivative(z) < SATURATION_LEVEL * act.max_derivative
             stats["saturated"] = float(np.mean(low))
@@ -87,8 +126,21 @@ def _measure(model, x, y):
             g, w = layer.grads["kernel"], layer.params["kernel"]
             stats["grad_norm"] = float(np.linalg.norm(g))
             stats["weight_norm"] = float(np.linalg.norm(w))
-            stats["step_ratio"] = step_size(model.optimizer, stats["grad_norm"], w.size) / max(
-                stats["weight_norm"], 1e-12)
+            if layer.name in offsets:
+                a, b = offsets[layer.name]
+                stats["step_ratio"] = float(np.linalg.norm(step[a:b])) / max(stats["weight_norm"], 1e-12)
+            previous = (since or {}).get("kernels", {}).get(layer.name)
+            if previous is not None and steps:
+                change = float(np.linalg.norm(w - previous)) / max(float(np.linalg.norm(previous)), 1e-12)
+                stats["change_ratio"], stats["update_ratio"] = change, change / steps
+        stats["grad_finite"] = all(bool(np.all(np.isfinite(g))) for g in layer.grads.values())
         stats["finite"] = bool(np.all(np.isfinite(z)) and all(np.all(np.isfinite(p)) for p in layer.params.values()))
         layers.append(stats)
-    return {"loss": loss, "finite": bool(np.isfinite(loss)) and all(s["finite"] for s in layers), "layers": layers}
+    output_norm = next((s["grad_norm"] for s in reversed(layers) if s["grad_norm"] is not None), None)
+    for s in layers:
+        if s["grad_norm"] is not None and output_norm is not None:
+            # 0/0 (no gradient anywhere, e.g. every unit dead) is no ratio; g/0 is an infinitely larger gradient
+            s["grad_ratio"] = (s["grad_norm"] / output_norm if output_norm > 0 or not math.isfinite(output_norm)
+                               else None if s["grad_norm"] == 0 else math.inf)
+    return {"loss": loss, "finite": bool(np.isfinite(loss)) and all(s["finite"] for s in layers),
+            "grad_finite": bool(np.all(np.isfinite(model.store.grads))), "steps": steps, "layers": layers}
