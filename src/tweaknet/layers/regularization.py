@@ -18,6 +18,20 @@ class _Noise(Layer):
     def rng(self):
         return self._rng if self._rng is not None else seeding.generator()
 
+    def get_rng_state(self):
+        """The state of this layer's own generator (a JSON-serialisable dict), or None when the layer
+        draws from the global generator (no ``seed``).  Saved with the model for exact resume."""
+        return self._rng.bit_generator.state if self._rng is not None else None
+
+    def set_rng_state(self, state) -> None:
+        """Restore a state returned by ``get_rng_state``."""
+        if self._rng is None:
+            raise ValueError(f"Layer {self.name!r} has no seed, so it has no generator state to restore.")
+        if not isinstance(state, dict) or state.get("bit_generator") != type(self._rng.bit_generator).__name__:
+            raise ValueError(f"Layer {self.name!r}: not a {type(self._rng.bit_generator).__name__} generator "
+                             f"state: {state!r}.")
+        self._rng.bit_generator.state = state
+
 
 @register("layer", "dropout")
 class Dropout(_Noise):

@@ -5,25 +5,35 @@ A ``.tweaknet`` file is a zip archive holding:
 - ``config.json``: ``format_version``, the model's architecture (each layer's class and constructor
   arguments) and its compile settings (optimizer class and config, loss, metrics);
 - ``model.safetensors``: the weights, in Keras order;
-- ``optimizer.safetensors`` and ``state.json``: the optimizer's slots and step counter, and the
-  global random state, so that training resumed from the file gives the same weights, bit for bit,
-  as training that was never interrupted.
+- ``optimizer.safetensors`` and ``state.json``: the optimizer's slots and step counter, whether they
+  were saved, the global random state and each seeded layer's own generator state
+  (``Dropout(seed=...)``), so that training resumed from the file gives the same weights, bit for
+  bit, as training that was never interrupted.
+
+Loading checks the format version first (a newer file may have another layout), then the entries;
+a missing file raises ``FileNotFoundError``, every other problem a ``ValueError`` naming the file.
 
 Nothing is pickled and nothing is executed on load: arrays come from safetensors, everything else
 from JSON, and classes only from tweaknet's registry.  Writes are atomic: the archive is written to
-a temporary file in the same folder, flushed to disk, then renamed over the target.
+a temporary file in the same folder, flushed to disk, given the mode a plain write would give it,
+then renamed over the target (and the folder flushed where the platform allows).
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
-FORMAT_VERSION = 1
+#: 2: state.json records ``optimizer_saved`` and the seeded layers' generator states (``layer_rng``).
+#: Files of format 1 still load (their optimizer entry was optional).
+FORMAT_VERSION = 2
 
 
 def _safetensors():
@@ -34,20 +44,50 @@ def _safetensors():
     return save, load
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it: set, then put it back at once
+    os.umask(mask)
+    return mask
+
+
+def _fsync_folder(folder: str) -> None:
+    """Flush the folder entry of a rename to disk, where the platform allows it (POSIX; not Windows)."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(folder, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _atomic_write(path, data: bytes) -> None:
+    """Write ``data`` to a temporary file in the target's folder, flush it, give it the mode a plain
+    ``open(path, 'wb')`` would (the old file's mode when there is one, else ``0o666 & ~umask``),
+    then rename it over ``path`` and flush the folder."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)  # mkstemp creates the file 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_folder(folder)
 
 
 def _arrays(named: dict) -> bytes:
@@ -74,7 +114,14 @@ def save_model(model, path) -> None:
                              "loss": {"class_name": type(model.loss).__name__,
                                       "config": {"from_logits": model.loss.from_logits}},
                              "metrics": [m for m in model._metric_ids if isinstance(m, str)]}
-    state = {"rng": seeding.get_state()}
+    # The global generator, each seeded layer's own generator (Dropout(seed=...)), and whether the
+    # optimizer's slots were saved: recorded so that a file missing them is reported as damaged.
+    state = {"rng": seeding.get_state(), "optimizer_saved": False, "layer_rng": {}}
+    for i, layer in enumerate(model.layers):
+        get_rng_state = getattr(layer, "get_rng_state", None)
+        layer_state = get_rng_state() if get_rng_state is not None else None
+        if layer_state is not None:
+            state["layer_rng"][str(i)] = layer_state
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("config.json", json.dumps(config, indent=1))
@@ -82,46 +129,138 @@ def save_model(model, path) -> None:
         if config["compile"] is not None and model.optimizer.built:
             opt_state = model.optimizer.get_state()
             state["optimizer"] = {k: v for k, v in opt_state.items() if not isinstance(v, np.ndarray)}
+            state["optimizer_saved"] = True
             z.writestr("optimizer.safetensors",
                        _arrays({k: v for k, v in opt_state.items() if isinstance(v, np.ndarray)}))
         z.writestr("state.json", json.dumps(state))
     _atomic_write(path, buffer.getvalue())
 
 
-def load_model(path, compile=True, restore_random_state=True):
-    """Rebuild a model saved with ``model.save``; with ``restore_random_state`` the global random state
-    is set to the saved one (needed for a bit-exact continuation of shuffled training)."""
-    from .. import losses, optimizers, registry, seeding
-    from ..models import Sequential
-    _, load = _safetensors()
+_ENTRIES = ("config.json", "model.safetensors", "state.json", "optimizer.safetensors")
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError)
+
+
+def _read_entry(z, path, name) -> bytes:
     try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            missing = {"config.json", "model.safetensors", "state.json"} - names
-            if missing:
-                raise ValueError(f"{path}: not a complete tweaknet model file (missing {', '.join(sorted(missing))}).")
-            config = json.loads(z.read("config.json"))
-            weights = load(z.read("model.safetensors"))
-            state = json.loads(z.read("state.json"))
-            opt_arrays = load(z.read("optimizer.safetensors")) if "optimizer.safetensors" in names else None
-    except (zipfile.BadZipFile, EOFError, OSError, json.JSONDecodeError, KeyError) as exc:
-        raise ValueError(f"{path}: damaged or not a tweaknet model file ({exc}).") from None
+        return z.read(name)
+    except _DAMAGED as exc:
+        raise ValueError(f"{path}: damaged file, cannot read its {name} entry ({exc}).") from None
+
+
+def _json_entry(z, path, name) -> dict:
+    try:
+        value = json.loads(_read_entry(z, path, name))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: damaged file, {name} is not valid JSON ({exc}).") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: damaged file, {name} holds a {type(value).__name__}, not a JSON object.")
+    return value
+
+
+def _arrays_entry(z, path, name) -> dict:
+    _, load = _safetensors()
+    data = _read_entry(z, path, name)
+    try:
+        return load(data)
     except Exception as exc:  # safetensors raises its own error types on corrupt data
-        if isinstance(exc, ValueError) and str(exc).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: damaged weights ({exc}).") from None
-    version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {version!r} is newer than this tweaknet reads "
-                         f"({FORMAT_VERSION}); upgrade tweaknet.")
-    cfg = config["model"]
-    layers = [registry.lookup("layer", lc["class_name"])(**_restore(lc["config"])) for lc in cfg["layers"]]
-    model = Sequential(layers, name=cfg.get("name"))
-    if cfg.get("input_shape"):
-        model.build((None, *cfg["input_shape"]))
-    model.set_weights([weights[k] for k in sorted(weights)])
-    if compile and config.get("compile"):
-        c = config["compile"]
+        raise ValueError(f"{path}: damaged file, {name} is not readable safetensors ({exc}).") from None
+
+
+def _check_version(path, config) -> int:
+    if "format_version" not in config:
+        raise ValueError(f"{path}: config.json has no format_version: the file is damaged or was not written "
+                         f"by tweaknet.")
+    version = config["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"{path}: config.json has an invalid format_version {version!r} (damaged file?).")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path}: newer format version {version}, this tweaknet reads up to {FORMAT_VERSION}; "
+                         f"upgrade tweaknet.")
+    return version
+
+
+def _read_model_file(path):
+    """Open the archive; check the format version first (a newer file may have another layout), then
+    the entries.  Returns ``(version, config, state, weights, optimizer_arrays or None)``."""
+    try:
+        z = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "No such tweaknet model file", os.fspath(path)) from None
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise ValueError(f"{path}: damaged or not a tweaknet model file ({exc}).") from None
+    with z:
+        names = set(z.namelist())
+        if "config.json" not in names:
+            raise ValueError(f"{path}: damaged or not a tweaknet model file (no config.json; the archive holds "
+                             f"{', '.join(sorted(names)) or 'nothing'}).")
+        config = _json_entry(z, path, "config.json")
+        version = _check_version(path, config)
+        missing = {"model.safetensors", "state.json"} - names
+        if missing:
+            raise ValueError(f"{path}: damaged file, not a complete tweaknet model file (missing "
+                             f"{', '.join(sorted(missing))}).")
+        state = _json_entry(z, path, "state.json")
+        if not isinstance(state.get("rng"), dict):
+            raise ValueError(f"{path}: damaged file, state.json holds no random state.")
+        if version >= 2:
+            # Whether the optimizer's slots were saved is recorded: a missing entry is damage, not a
+            # model to resume with a fresh optimizer.
+            saved = state.get("optimizer_saved")
+            if not isinstance(saved, bool):
+                raise ValueError(f"{path}: damaged file, state.json does not record whether the optimizer "
+                                 f"state was saved.")
+            if not isinstance(state.get("layer_rng"), dict):
+                raise ValueError(f"{path}: damaged file, state.json does not record the layers' generator states.")
+        else:  # format 1 did not record it: the entry was optional
+            saved = "optimizer.safetensors" in names
+        if saved and "optimizer.safetensors" not in names:
+            raise ValueError(f"{path}: damaged file, state.json records saved optimizer state but the archive "
+                             f"has no optimizer.safetensors entry (it holds {', '.join(sorted(names))}).")
+        if not saved and "optimizer.safetensors" in names:
+            raise ValueError(f"{path}: damaged file, optimizer.safetensors is present but state.json records "
+                             f"no saved optimizer state.")
+        if saved and (not isinstance(state.get("optimizer"), dict) or not config.get("compile")):
+            raise ValueError(f"{path}: damaged file, optimizer state without its step counter or compile settings.")
+        unexpected = names - set(_ENTRIES)
+        if unexpected:
+            raise ValueError(f"{path}: damaged file, unexpected entries {', '.join(sorted(unexpected))}.")
+        weights = _arrays_entry(z, path, "model.safetensors")
+        opt_arrays = _arrays_entry(z, path, "optimizer.safetensors") if saved else None
+    return version, config, state, weights, opt_arrays
+
+
+def _rebuild(path, config):
+    """The Sequential model described by ``config['model']``, with clear errors for a bad config."""
+    from .. import registry
+    from ..models import Sequential
+    cfg = config.get("model")
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: config.json has no 'model' (the architecture); the file is damaged.")
+    layer_cfgs = cfg.get("layers")
+    if not isinstance(layer_cfgs, list):
+        raise ValueError(f"{path}: config.json 'model.layers' must be a list of layers, got {layer_cfgs!r}.")
+    layers = []
+    for i, lc in enumerate(layer_cfgs):
+        if not isinstance(lc, dict) or not isinstance(lc.get("class_name"), str) \
+                or not isinstance(lc.get("config", {}), dict):
+            raise ValueError(f"{path}: config.json layer {i} must be {{'class_name': ..., 'config': {{...}}}}, "
+                             f"got {lc!r}.")
+        try:
+            layers.append(registry.lookup("layer", lc["class_name"])(**_restore(lc.get("config", {}))))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}: config.json layer {i} ({lc['class_name']}) cannot be rebuilt: {exc}") from None
+    try:
+        model = Sequential(layers, name=cfg.get("name"))
+        if cfg.get("input_shape"):
+            model.build((None, *cfg["input_shape"]))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: the model in config.json cannot be rebuilt: {exc}") from None
+    return model
+
+
+def _compile(path, model, c, opt_arrays, opt_state):
+    from .. import registry
+    try:
         opt_cfg = dict(c["optimizer"]["config"])
         if isinstance(opt_cfg.get("learning_rate"), dict):
             lr = opt_cfg["learning_rate"]
@@ -129,10 +268,47 @@ def load_model(path, compile=True, restore_random_state=True):
         optimizer = registry.lookup("optimizer", c["optimizer"]["class_name"])(**opt_cfg)
         loss = registry.lookup("loss", c["loss"]["class_name"])(**c["loss"]["config"])
         model.compile(optimizer=optimizer, loss=loss, metrics=c["metrics"])
-        if opt_arrays is not None:
-            model.optimizer.set_state({**opt_arrays, **state["optimizer"]})
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ValueError(f"{path}: the compile settings in config.json cannot be rebuilt: {exc}") from None
+    if opt_arrays is not None:
+        try:
+            model.optimizer.set_state({**opt_arrays, **opt_state})
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise ValueError(f"{path}: the optimizer state does not fit the model: {exc}") from None
+
+
+def load_model(path, compile=True, restore_random_state=True):
+    """Rebuild a model saved with ``model.save``; with ``restore_random_state`` the global random state
+    is set to the saved one (needed for a bit-exact continuation of shuffled training).  Seeded layers
+    (``Dropout(seed=...)``) always get their own generator's saved state back, as part of the model.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and the problem
+    for a damaged one, one from a newer format version, or weights that do not fit the architecture."""
+    from .. import seeding
+    version, config, state, weights, opt_arrays = _read_model_file(path)
+    model = _rebuild(path, config)
+    try:
+        model.set_weights([weights[k] for k in sorted(weights)])
+    except ValueError as exc:
+        raise ValueError(f"{path}: the weights do not fit the architecture: {exc}") from None
+    if version >= 2:
+        unsaved = [str(i) for i, layer in enumerate(model.layers)
+                   if getattr(layer, "get_rng_state", lambda: None)() is not None and str(i) not in state["layer_rng"]]
+        if unsaved:
+            raise ValueError(f"{path}: damaged file, state.json lacks the generator state of seeded layer(s) "
+                             f"{', '.join(unsaved)}.")
+    for key, layer_state in state.get("layer_rng", {}).items():
+        try:
+            model.layers[int(key)].set_rng_state(layer_state)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            raise ValueError(f"{path}: damaged file, cannot restore the generator of layer {key}: {exc}") from None
+    if compile and config.get("compile"):
+        _compile(path, model, config["compile"], opt_arrays, state.get("optimizer", {}))
     if restore_random_state:
-        seeding.set_state(state["rng"])
+        try:
+            seeding.set_state(state["rng"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}: damaged file, invalid random state in state.json: {exc}") from None
     return model
 
 
@@ -156,6 +332,8 @@ def load_weights(model, path) -> None:
     try:
         with open(path, "rb") as f:
             named = load(f.read())
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "No such weights file", os.fspath(path)) from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read ({exc.strerror or exc}).") from None
     except Exception as exc:
