@@ -98,6 +98,45 @@ def test_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
     assert rows(db, RESULTS) == rows(a / "runs.sqlite", RESULTS)  # exactly the uninterrupted floats
 
 
+def _workers(parent: int) -> list[int]:
+    """The pool's worker processes of ``parent`` (spawned: ``spawn_main`` on their command line)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if ppid == parent and b"spawn_main" in cmd:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the worker processes through /proc (Linux)")
+def test_a_killed_worker_does_not_abandon_the_run(tmp_path):
+    exp = tmp_path / "small.toml"
+    exp.write_text(SMALL)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert subprocess.run(tweaknet("run", exp, "--out", a, "--jobs", 2), capture_output=True,
+                          timeout=120).returncode == 0
+    child = subprocess.Popen(tweaknet("run", exp, "--out", b, "--jobs", 2), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    db, deadline = b / "runs.sqlite", time.monotonic() + 120
+    while count(db) < 1:
+        assert child.poll() is None and time.monotonic() < deadline, "the run ended before its first epoch"
+        time.sleep(0.01)
+    victims = _workers(child.pid)
+    assert victims, "no worker process found"
+    os.kill(victims[0], signal.SIGKILL)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert rows(db, RESULTS) == rows(a / "runs.sqlite", RESULTS)  # every trial finished, with the same numbers
+
+
 def test_short_table5_1_run(tmp_path):
     out = tmp_path / "t51"
     cmd = tweaknet("table5-1", "--epochs", 1, "--train-samples", 600, "--test-samples", 200, "--jobs", 2,

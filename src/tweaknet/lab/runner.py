@@ -22,6 +22,7 @@ import time
 import traceback
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,7 +239,7 @@ def execute(rows, db_path, jobs=None, display="auto", stream=None) -> Outcome:
     saved = {v: os.environ.get(v) for v in _THREAD_VARS}
     for v in _THREAD_VARS:
         os.environ.setdefault(v, "1")
-    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(q, os.getpid()))
+    pool = None
 
     def drain(timeout):
         try:
@@ -251,29 +252,42 @@ def execute(rows, db_path, jobs=None, display="auto", stream=None) -> Outcome:
             pass
 
     try:
-        futures = {pool.submit(run_trial, {"id": r["id"], "trial": r["trial"], "db": str(db_path),
-                                           "owner": owner}): r for r in pending}
-        left = set(futures)
-        while left:
-            drain(0.1)
-            done, left = wait(left, timeout=0, return_when=FIRST_COMPLETED)
-            for f in done:
-                r = futures[f]
-                try:
-                    res = f.result()
-                except Exception as exc:  # a worker died (killed, out of memory)
-                    res = {"status": "failed", "error": f"worker process failed: {exc!r}"}
-                outcome.ran += 1
-                if res["status"] != "done":
-                    outcome.failed.append((r["trial"], res["error"]))
-        time.sleep(0.05)
-        drain(0.05)
-        pool.shutdown(wait=True)
+        # A worker that dies (killed, out of memory) breaks the whole pool: every trial it had not finished
+        # is then retried once in a new pool, resuming from its checkpoint, so that the others still finish.
+        todo, tries = list(pending), {r["id"]: 0 for r in pending}
+        while todo:
+            pool = ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx, initializer=_init_worker,
+                                       initargs=(q, os.getpid()))
+            futures = {pool.submit(run_trial, {"id": r["id"], "trial": r["trial"], "db": str(db_path),
+                                               "owner": owner}): r for r in todo}
+            left, todo = set(futures), []
+            while left:
+                drain(0.1)
+                done, left = wait(left, timeout=0, return_when=FIRST_COMPLETED)
+                for f in done:
+                    r = futures[f]
+                    try:
+                        res = f.result()
+                    except BrokenProcessPool as exc:  # this trial's worker, or another one, died
+                        tries[r["id"]] += 1
+                        if tries[r["id"]] < 2:
+                            todo.append(r)
+                            continue
+                        res = {"status": "failed", "error": f"worker process failed twice: {exc!r}"}
+                    except Exception as exc:
+                        res = {"status": "failed", "error": f"worker process failed: {exc!r}"}
+                    outcome.ran += 1
+                    if res["status"] != "done":
+                        outcome.failed.append((r["trial"], res["error"]))
+            time.sleep(0.05)
+            drain(0.05)
+            pool.shutdown(wait=True)
     except KeyboardInterrupt:
         outcome.interrupted = True
-        for p in list(getattr(pool, "_processes", {}).values()):  # the workers this call started
-            p.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:
+            for p in list((getattr(pool, "_processes", None) or {}).values()):  # the workers this call started
+                p.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
     finally:
         if shown is not None:
             shown.close()
