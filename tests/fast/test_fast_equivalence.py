@@ -25,6 +25,15 @@ OPTIMIZERS = {
     "nadam": lambda **k: tn.optimizers.Nadam(0.01, **k),
     "sgd_schedule": lambda **k: tn.optimizers.SGD(
         tn.optimizers.schedules.ExponentialDecay(0.1, decay_steps=7, decay_rate=0.5), **k),
+    "sgd_staircase_inverse_time": lambda **k: tn.optimizers.SGD(
+        tn.optimizers.schedules.InverseTimeDecay(0.1, decay_steps=5, decay_rate=0.5, staircase=True), **k),
+    "adam_cosine_warmup": lambda **k: tn.optimizers.Adam(
+        tn.optimizers.schedules.CosineDecay(0.0, decay_steps=30, warmup_target=0.01, warmup_steps=10), **k),
+    "rmsprop_piecewise": lambda **k: tn.optimizers.RMSprop(
+        tn.optimizers.schedules.PiecewiseConstantDecay([10, 25], [0.01, 0.005, 0.001]), **k),
+    "sgd_weight_decay": lambda **k: tn.optimizers.SGD(0.05, momentum=0.9, weight_decay=0.01, **k),
+    "adam_weight_decay": lambda **k: tn.optimizers.Adam(0.01, weight_decay=0.01, **k),
+    "nadam_weight_decay": lambda **k: tn.optimizers.Nadam(0.01, weight_decay=0.01, **k),
 }
 CLIPS = {"none": {}, "clipnorm": {"clipnorm": 0.05}, "clipvalue": {"clipvalue": 0.01},
          "global_clipnorm": {"global_clipnorm": 0.05}}
