@@ -1,13 +1,16 @@
 """Callbacks that steer training: each one's behaviour, and the Keras complaints not repeated."""
+import csv
 import io
+import logging
 import re
+import warnings
 
 import numpy as np
 import pytest
 
 import tweaknet as tn
-from tweaknet.callbacks import (CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, ProgressLogger,
-                                ReduceLROnPlateau, TerminateOnNaN)
+from tweaknet.callbacks import (CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, ModelCheckpoint,
+                                ProgressLogger, ReduceLROnPlateau, TerminateOnNaN)
 
 
 def _data(n=64, seed=0):
@@ -62,7 +65,8 @@ def test_early_stopping_restores_at_the_natural_end_too(capsys):
 
 def test_early_stopping_names_a_missing_monitor():
     x, y = _data()
-    with pytest.raises(ValueError, match="val_loss.*validation"):
+    with pytest.warns(UserWarning, match="Skipping the epochs without it"), \
+            pytest.raises(ValueError, match="val_loss.*validation"):
         _model().fit(x, y, epochs=2, verbose=0, callbacks=[EarlyStopping()])
 
 
@@ -133,7 +137,8 @@ def _read_events(folder):
             event = event_pb2.Event.FromString(data[i + 12:i + 12 + length])
             i += 12 + length + 4
             for v in event.summary.value:
-                out.setdefault(v.tag, []).append((event.step, v.simple_value))
+                value = v.histo if v.HasField("histo") else v.simple_value
+                out.setdefault(v.tag, []).append((event.step, value))
     return out
 
 
@@ -148,3 +153,285 @@ def test_tensorboard_event_files_read_back(tmp_path):
     np.testing.assert_allclose([v for _, v in train["epoch_loss"]], history.history["loss"], rtol=1e-6)
     np.testing.assert_allclose([v for _, v in val["epoch_accuracy"]], history.history["val_accuracy"], rtol=1e-6)
     assert "epoch_learning_rate" in train
+
+
+# -- TerminateOnNaN: weights that overflow on a step whose loss is still finite ------------------------------
+def _overflow_run(callbacks, blow_up_at=3):
+    """A linear model whose step ``blow_up_at`` (learning rate 1e36, large inputs) overflows the weights to inf
+    while that step's loss, computed before the update, is finite."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 6)).astype(np.float32) * 100
+    y = x[:, :1] * 3
+    tn.utils.set_random_seed(0)
+    model = tn.Sequential([tn.layers.Dense(1, input_shape=(6,))])
+    model.compile(optimizer=tn.optimizers.SGD(1e-7), loss="mse")
+    record = []
+
+    def begin(batch, logs):
+        if batch == blow_up_at:
+            model.optimizer.learning_rate = 1e36
+
+    def end(batch, logs):
+        record.append((logs["loss"], model.get_weights()))
+    spy = LambdaCallback(on_train_batch_begin=begin, on_train_batch_end=end)
+    with np.errstate(all="ignore"):
+        history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[spy, *callbacks])
+    return model, record, history
+
+
+def test_terminate_on_nan_keeps_the_last_finite_weights_when_a_finite_loss_step_overflows(capsys):
+    stop = TerminateOnNaN()
+    model, record, history = _overflow_run([stop])
+    loss, weights = record[-1]
+    # the scenario: the last step's loss is finite but its update left non-finite weights
+    assert np.isfinite(loss) and not all(np.isfinite(w).all() for w in weights)
+    assert stop.stopped_batch == 3 and len(record) == 4 and len(history.epoch) == 1  # stopped on that step
+    for a, b in zip(model.get_weights(), record[2][1]):  # the weights after the last good step
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert "Batch 3: non-finite weights" in capsys.readouterr().out
+
+
+def test_terminate_on_nan_without_it_the_run_ends_non_finite():
+    model, record, _ = _overflow_run([])  # the scenario above really diverges
+    assert len(record) == 24 and not np.isfinite(record[-1][0])
+    assert not all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_terminate_on_nan_raise_error():
+    with pytest.raises(RuntimeError, match="Batch 3"):
+        _overflow_run([TerminateOnNaN(raise_error=True)])
+    model, _, _ = _overflow_run([TerminateOnNaN(raise_error=False)])
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+# -- validation_freq > 1: monitors skip the epochs without validation ----------------------------------------
+class ScriptedVal(tn.callbacks.Callback):
+    """Replaces val_loss on the epochs that have it (``validation_freq``) with scripted values, in order."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = list(values)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if "val_loss" in logs:
+            logs["val_loss"] = self.values.pop(0)
+
+
+def _fit_freq2(model, callbacks, epochs=6):
+    x, y = _data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(x, y, epochs=epochs, verbose=0, validation_data=(x, y), validation_freq=2,
+                            callbacks=callbacks)
+    return history, [w for w in caught if "monitors 'val_loss'" in str(w.message)]
+
+
+def test_early_stopping_with_validation_freq_2():
+    stop = EarlyStopping(patience=1)
+    history, warned = _fit_freq2(_model(), [ScriptedVal([3, 4, 5]), stop])
+    # validated epochs 1, 3, 5: no improvement at epoch 3 -> stop there; epochs 0 and 2 are skipped
+    assert stop.best_epoch == 1 and stop.stopped_epoch == 3 and history.epoch == [0, 1, 2, 3]
+    assert len(warned) == 1
+
+
+def test_reduce_lr_on_plateau_with_validation_freq_2():
+    model = _model(lr=0.1)
+    rates = []
+    _, warned = _fit_freq2(model, [ScriptedVal([1, 1, 1]), ReduceLROnPlateau(factor=0.5, patience=1),
+                                   LambdaCallback(on_epoch_end=lambda e, logs: rates.append(model.optimizer.learning_rate))])
+    # plateau judged only at the validated epochs 1, 3, 5: reduced at 3 and 5
+    assert rates == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.025]) and len(warned) == 1
+
+
+def test_model_checkpoint_best_only_with_validation_freq_2(tmp_path):
+    check = ModelCheckpoint(str(tmp_path / "w-{epoch:02d}.safetensors"), save_best_only=True, save_weights_only=True)
+    _fit_freq2(_model(), [ScriptedVal([3, 2, 4]), check])
+    assert sorted(p.name for p in tmp_path.glob("w-*")) == ["w-02.safetensors", "w-04.safetensors"]
+
+
+def test_a_monitor_that_never_appears_is_an_error_after_one_warning():
+    x, y = _data()
+    for cb in (EarlyStopping(monitor="val_los"), ReduceLROnPlateau(monitor="nope")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match="available: accuracy, learning_rate, loss, val_accuracy"):
+                _model().fit(x, y, epochs=3, verbose=0, validation_data=(x, y), callbacks=[cb])
+        assert sum("which the logs do not have" in str(w.message) for w in caught) == 1
+
+
+# -- Keras 3 arguments ---------------------------------------------------------------------------------------
+def test_lambda_callback_keras3_batch_hooks_and_aliases():
+    x, y = _data()
+    calls = []
+    cb = LambdaCallback(on_train_batch_begin=lambda b, logs=None: calls.append(("begin", b)),
+                        on_train_batch_end=lambda b, logs: calls.append(("end", b, logs["loss"])))
+    _model().fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[cb])
+    assert [c[:2] for c in calls] == [(k, b) for _ in range(2) for b in range(4) for k in ("begin", "end")]
+    old = []
+    _model().fit(x, y, epochs=1, batch_size=32, verbose=0,
+                 callbacks=[LambdaCallback(on_batch_begin=lambda b, logs=None: old.append(b),
+                                           on_batch_end=lambda b, logs: old.append(-b - 1))])
+    assert old == [0, -1, 1, -2]
+    with pytest.raises(TypeError, match="not both"):
+        LambdaCallback(on_batch_end=print, on_train_batch_end=print)
+    with pytest.raises(TypeError, match="unknown hooks on_predict_end"):
+        LambdaCallback(on_predict_end=print)
+
+
+def test_terminate_on_nan_signature_matches_keras():
+    assert TerminateOnNaN().raise_error is False and TerminateOnNaN(raise_error=True).raise_error is True
+
+
+def test_model_checkpoint_save_freq_in_batches(tmp_path):
+    x, y = _data()
+    model = _model()
+    seen = {}
+    spy = LambdaCallback(on_epoch_begin=lambda e, logs=None: seen.__setitem__("epoch", e),
+                         on_train_batch_end=lambda b, logs: seen.__setitem__((seen["epoch"], b), model.get_weights()))
+    check = ModelCheckpoint(str(tmp_path / "e{epoch}-b{batch}.safetensors"), save_weights_only=True, save_freq=3)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[spy, check])  # 4 batches an epoch
+    # every 3 batches, counted across epochs: global batches 3 and 6
+    assert sorted(p.name for p in tmp_path.glob("e*")) == ["e1-b3.safetensors", "e2-b2.safetensors"]
+    probe = _model()
+    probe.load_weights(tmp_path / "e2-b2.safetensors")
+    for a, b in zip(probe.get_weights(), seen[(1, 1)]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="save_freq"):
+        ModelCheckpoint(str(tmp_path / "x"), save_freq="batch")
+    with pytest.raises(ValueError, match="batch logs"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "x"), save_best_only=True,
+                                                                       save_freq=2)])
+
+
+def test_model_checkpoint_save_freq_epoch_keeps_the_compiled_path(tmp_path):
+    from tweaknet.callbacks import CallbackList
+    model = _model()
+    assert not CallbackList([ModelCheckpoint(str(tmp_path / "m"))], model, {}).batch_callbacks
+    assert CallbackList([ModelCheckpoint(str(tmp_path / "m"), save_freq=5)], model, {}).batch_callbacks
+
+
+def test_model_checkpoint_initial_value_threshold(tmp_path):
+    x, y = _data()
+    check = ModelCheckpoint(str(tmp_path / "w-{epoch}.safetensors"), save_best_only=True, save_weights_only=True,
+                            initial_value_threshold=1.5)
+    _model().fit(x, y, epochs=4, verbose=0, callbacks=[Scripted([3, 2, 1, 1.2]), check])
+    assert sorted(p.name for p in tmp_path.glob("w-*")) == ["w-3.safetensors"]  # the first value below 1.5
+
+
+def test_tensorboard_update_freq_batches_and_histograms(tmp_path):
+    pytest.importorskip("tensorboardX")
+    x, y = _data()
+    model = _model()
+    losses = []
+    spy = LambdaCallback(on_train_batch_end=lambda b, logs: losses.append(logs["loss"]))
+    board = tn.callbacks.TensorBoard(tmp_path, update_freq=3, histogram_freq=2)
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[spy, board])  # 12 batches in all
+    train = _read_events(tmp_path / "train")
+    assert [s for s, _ in train["batch_loss"]] == [3, 6, 9, 12]
+    np.testing.assert_allclose([v for _, v in train["batch_loss"]], [losses[i] for i in (2, 5, 8, 11)], rtol=1e-6)
+    assert "batch_seen" not in train
+    kernel = train[f"{model.layers[0].name}/kernel/histogram"]
+    assert [s for s, _ in kernel] == [0, 2]  # epochs 0 and 2
+    assert kernel[-1][1].num == model.layers[0].get_weights()[0].size
+    assert kernel[-1][1].min == pytest.approx(float(model.layers[0].get_weights()[0].min()))
+
+
+def test_tensorboard_update_freq_epoch_writes_no_batch_scalars(tmp_path):
+    pytest.importorskip("tensorboardX")
+    x, y = _data()
+    model = _model()
+    board = tn.callbacks.TensorBoard(tmp_path, write_steps_per_second=True)
+    from tweaknet.callbacks import CallbackList
+    assert not CallbackList([board], model, {}).batch_callbacks  # keeps the compiled path
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[board])
+    train = _read_events(tmp_path / "train")
+    assert not any(tag.startswith("batch_") or tag.endswith("/histogram") for tag in train)
+    assert [s for s, _ in train["epoch_steps_per_second"]] == [0, 1]
+    assert all(v > 0 for _, v in train["epoch_steps_per_second"])
+
+
+def test_tensorboard_keras_arguments(tmp_path):
+    pytest.importorskip("tensorboardX")
+    with pytest.warns(UserWarning, match="write_images"):
+        tn.callbacks.TensorBoard(tmp_path, write_images=True)
+    with pytest.warns(UserWarning, match="profile_batch"):
+        tn.callbacks.TensorBoard(tmp_path, profile_batch=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        board = tn.callbacks.TensorBoard(tmp_path, write_graph=True, update_freq="batch", embeddings_freq=0)
+    assert board.update_freq == 1
+    with pytest.raises(ValueError, match="update_freq"):
+        tn.callbacks.TensorBoard(tmp_path, update_freq=0)
+
+
+# -- CSVLogger: columns that appear later --------------------------------------------------------------------
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_csv_logger_append_widens_the_header_for_new_columns(tmp_path):
+    x, y = _data()
+    path = tmp_path / "log.csv"
+    model = _model()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[CSVLogger(path)])
+    history = model.fit(x, y, epochs=4, initial_epoch=2, verbose=0, validation_data=(x, y),
+                        callbacks=[CSVLogger(path, append=True)])
+    rows = _rows(path)
+    header = rows[0]
+    assert header == ["epoch", "accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]
+    assert sum(r[0] == "epoch" for r in rows) == 1 and [r[0] for r in rows[1:]] == ["0", "1", "2", "3"]
+    col = header.index("val_loss")
+    assert [r[col] for r in rows[1:3]] == ["", ""]  # the rows from before validation
+    np.testing.assert_allclose([float(r[col]) for r in rows[3:]], history.history["val_loss"])
+    assert not list(tmp_path.glob(".csvlogger-*"))  # no temporary file left behind
+
+
+def test_csv_logger_append_same_keys_keeps_the_file(tmp_path):
+    x, y = _data()
+    path = tmp_path / "log.csv"
+    model = _model()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[CSVLogger(path)])
+    before = path.read_text()
+    model.fit(x, y, epochs=3, initial_epoch=2, verbose=0, callbacks=[CSVLogger(path, append=True)])
+    after = path.read_text()
+    assert after.startswith(before) and after.count("epoch,") == 1 and len(after.splitlines()) == 4
+
+
+def test_csv_logger_validation_freq_2(tmp_path):
+    x, y = _data()
+    path = tmp_path / "log.csv"
+    history = _model().fit(x, y, epochs=3, verbose=0, validation_data=(x, y), validation_freq=2,
+                           callbacks=[CSVLogger(path)])
+    rows = _rows(path)
+    col = rows[0].index("val_loss")
+    assert [r[col] for r in rows[1:]] == ["", repr(history.history["val_loss"][0]), "NA"]
+
+
+# -- EarlyStopping says when it restores ---------------------------------------------------------------------
+def test_early_stopping_records_the_restore_without_verbose(capsys, caplog):
+    x, y = _data()
+    stop = EarlyStopping(patience=10, restore_best_weights=True)
+    with caplog.at_level(logging.INFO, logger="tweaknet"):
+        _model().fit(x, y, epochs=4, verbose=0, callbacks=[Scripted([3, 1, 2, 2]), stop])
+    assert stop.restored_epoch == 1 and capsys.readouterr().out == ""
+    assert any("Restoring the weights of epoch 2" in r.getMessage() for r in caplog.records)
+    plain = EarlyStopping(patience=10)
+    _model().fit(x, y, epochs=2, verbose=0, callbacks=[Scripted([3, 1]), plain])
+    assert plain.restored_epoch is None
+
+
+# -- ReduceLROnPlateau cooldown ------------------------------------------------------------------------------
+@pytest.mark.parametrize("cooldown, expected", [
+    (0, [0.1, 0.1, 0.05, 0.025, 0.0125, 0.00625, 0.003125]),  # a reduction every epoch after the first plateau
+    (2, [0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125]),        # the cooldown epoch after each one is skipped
+])
+def test_reduce_lr_on_plateau_cooldown(cooldown, expected):
+    x, y = _data()
+    model = _model(lr=0.1)
+    rates = []
+    model.fit(x, y, epochs=7, verbose=0,
+              callbacks=[LambdaCallback(on_epoch_begin=lambda e, logs=None: rates.append(model.optimizer.learning_rate)),
+                         Scripted([1] * 7), ReduceLROnPlateau(factor=0.5, patience=1, cooldown=cooldown)])
+    assert rates == pytest.approx(expected)

@@ -54,8 +54,14 @@ class CallbackList:
             raise AttributeError(hook)
         targets = (self.batch_callbacks if "batch" in hook else
                    self.progress_callbacks if hook == "on_progress" else self.callbacks)
+        positional = 0 if hook in _LOGS_ONLY else 1  # arguments before ``logs``
 
         def call(*args, **kwargs):
+            if len(args) <= positional and "logs" not in kwargs:
+                args = (*args, {})  # as Keras: every hook gets a logs dict, so ``lambda epoch, logs: ...`` works
             for cb in targets:
                 getattr(cb, hook)(*args, **kwargs)
         return call
+
+
+_LOGS_ONLY = frozenset({"on_train_begin", "on_train_end", "on_test_begin", "on_test_end"})

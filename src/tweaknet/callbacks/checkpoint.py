@@ -1,4 +1,5 @@
-"""ModelCheckpoint: save the model (or its weights) every epoch, or only when ``monitor`` improves."""
+"""ModelCheckpoint: save the model (or its weights) every epoch or every ``save_freq`` batches, or only
+when ``monitor`` improves."""
 from __future__ import annotations
 
 import os
@@ -7,27 +8,69 @@ from .training_control import _Monitor
 
 
 class ModelCheckpoint(_Monitor):
-    """Keras's arguments: ``filepath`` may hold ``{epoch:02d}`` and log keys (``{val_loss:.4f}``);
-    ``save_best_only`` keeps only improvements of ``monitor``; ``save_weights_only`` writes
-    safetensors weights instead of a full model file.  Writes are atomic (``tweaknet.saving``)."""
+    """Keras's arguments: ``filepath`` may hold ``{epoch:02d}``, ``{batch}`` (with an integer
+    ``save_freq``) and log keys (``{val_loss:.4f}``); ``save_best_only`` keeps only improvements of
+    ``monitor``; ``save_weights_only`` writes safetensors weights instead of a full model file.
+
+    ``save_freq='epoch'`` saves at each epoch end; an integer saves every ``save_freq`` training
+    batches, counted across epochs, judged on the batch logs (running means) -- a per-batch hook, so
+    training takes the reference path.  ``initial_value_threshold`` is the value the first save must
+    beat with ``save_best_only``.  Epochs whose logs lack ``monitor`` (``validation_freq > 1``) are
+    skipped with a warning.  Writes are atomic (``tweaknet.saving``)."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
-                 mode="auto"):
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__(monitor, mode, 0.0)
         self.filepath, self.verbose = os.fspath(filepath), verbose
         self.save_best_only, self.save_weights_only = bool(save_best_only), bool(save_weights_only)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1):
+            raise ValueError(f"save_freq must be 'epoch' or a positive integer (batches), got {save_freq!r}.")
+        self.save_freq = save_freq
+        self.initial_value_threshold = (None if initial_value_threshold is None
+                                        else float(initial_value_threshold))
+        if save_freq != "epoch":  # a per-batch hook only when asked for: 'epoch' keeps the compiled path
+            self.on_train_batch_end = self._batch_end
 
     def on_train_begin(self, logs=None):
-        self.best = None
+        if self.save_best_only and self.save_freq != "epoch" and self.monitor.startswith("val_"):
+            raise ValueError(f"ModelCheckpoint(save_freq={self.save_freq}, save_best_only=True) judges the batch "
+                             f"logs, which have no {self.monitor!r}; monitor a training key such as 'loss', "
+                             f"or use save_freq='epoch'.")
+        self._reset_monitor()
+        self.best = self.initial_value_threshold
+        self._batches_since_save, self._epoch = 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _batch_end(self, batch, logs=None):
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save(self._epoch, {k: v for k, v in (logs or {}).items() if k != "seen"}, batch=batch)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
+        if self.save_freq == "epoch":
+            self._save(epoch, logs or {})
+
+    def on_train_end(self, logs=None):
+        if self.save_best_only:
+            self._check_monitor_seen()
+
+    def _save(self, epoch, logs, batch=None):
         if self.save_best_only:
             current = self._value(logs)
+            if current is None:
+                return
             if self.best is not None and not self._better(current, self.best, 0.0):
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
             self.best = current
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        fields = dict(logs, epoch=epoch + 1)
+        if batch is not None:
+            fields["batch"] = batch + 1
+        path = self.filepath.format(**fields)
         (self.model.save_weights if self.save_weights_only else self.model.save)(path)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved {path}")

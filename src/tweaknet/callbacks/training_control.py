@@ -9,7 +9,10 @@ CSVLogger(append=True) writes no second header; History records ``learning_rate`
 from __future__ import annotations
 
 import csv
+import logging
 import os
+import tempfile
+import warnings
 
 import numpy as np
 
@@ -27,17 +30,41 @@ def _better(mode, monitor):
 
 
 class _Monitor(Callback):
+    """Reads ``monitor`` from the logs.  An epoch whose logs lack it (``validation_freq > 1`` leaves the
+    ``val_*`` keys out on the epochs between validations) is skipped with one warning, as Keras does;
+    a monitor that never appears during training is an error at its end."""
+
     def __init__(self, monitor, mode, min_delta):
         super().__init__()
         self.monitor, self.min_delta = monitor, abs(check_number("min_delta", min_delta))
         self._better = _better(mode, monitor)
+        self._reset_monitor()
+
+    def _reset_monitor(self):
+        self._monitor_seen, self._monitor_warned, self._keys_seen = False, False, set()
+
+    def _message(self, keys):
+        return (f"{type(self).__name__} monitors {self.monitor!r}, which the logs do not have; "
+                f"available: {', '.join(sorted(keys)) or 'none'}. Pass validation data for val_* keys "
+                f"(with validation_freq > 1 they appear only on the epochs that validate).")
 
     def _value(self, logs):
+        """The monitored value, or None (skip this epoch) when the logs lack it."""
         value = (logs or {}).get(self.monitor)
         if value is None:
-            raise ValueError(f"{type(self).__name__} monitors {self.monitor!r}, which the logs do not have; "
-                             f"available: {', '.join(sorted(logs or {}))}. Pass validation data for val_* keys.")
+            self._keys_seen.update(k for k in (logs or {}) if k != "seen")
+            if not self._monitor_warned:
+                self._monitor_warned = True
+                warnings.warn(self._message(logs or {}) + " Skipping the epochs without it.", stacklevel=3)
+            return None
+        self._monitor_seen = True
         return value
+
+    def _check_monitor_seen(self):
+        """At the end of training: a monitor that never appeared is an error (unless another callback
+        stopped training before it could)."""
+        if not self._monitor_seen and self._keys_seen and not getattr(self.model, "stop_training", False):
+            raise ValueError(self._message(self._keys_seen))
 
 
 class EarlyStopping(_Monitor):
@@ -55,12 +82,13 @@ class EarlyStopping(_Monitor):
         self.restore_best_weights, self.start_from_epoch = bool(restore_best_weights), int(start_from_epoch)
 
     def on_train_begin(self, logs=None):
-        self.wait, self.stopped_epoch, self.best_epoch = 0, 0, None
+        self._reset_monitor()
+        self.wait, self.stopped_epoch, self.best_epoch, self.restored_epoch = 0, 0, None, None
         self.best, self.best_weights = self.baseline, None
 
     def on_epoch_end(self, epoch, logs=None):
         current = self._value(logs)
-        if epoch < self.start_from_epoch:
+        if current is None or epoch < self.start_from_epoch:
             return
         if self.best is None or self._better(current, self.best, self.min_delta):
             if self.best_epoch is not None or self.baseline is None or self._better(current, self.baseline, 0):
@@ -76,28 +104,91 @@ class EarlyStopping(_Monitor):
                 print(f"Epoch {epoch + 1}: early stopping")
 
     def on_train_end(self, logs=None):
+        """Restore the best weights (``restored_epoch`` records the epoch index, None when nothing was
+        restored); the message is printed with ``verbose`` and always logged (logger ``tweaknet``)."""
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+            self.restored_epoch = self.best_epoch
+            how = "early stop" if self.stopped_epoch else "end of training"
+            message = (f"Restoring the weights of epoch {self.best_epoch + 1}, the best {self.monitor} "
+                       f"({self.best:.4f}), at the {how}.")
             if self.verbose:
-                print(f"Restoring the weights of epoch {self.best_epoch + 1}, the best {self.monitor} "
-                      f"({self.best:.4f}).")
+                print(message)
+            logging.getLogger("tweaknet").info(message)
+        self._check_monitor_seen()
 
 
 class TerminateOnNaN(Callback):
-    """Stop on the step whose loss is NaN or infinite, and put back the weights from before that step.
+    """Stop on the step whose loss or weights are NaN or infinite, and put back the last weights that
+    were all finite (those from before that step).
 
-    It checks every step (a per-batch hook), so training takes the reference path.
+    After every step it checks the loss and the weights (one sum over the flat parameter buffer) and
+    keeps a copy of the weights while they are finite; a step can overflow the weights to ``inf``
+    while its loss is still finite, and it is that step that stops training.  It checks every step (a
+    per-batch hook), so training takes the reference path.  ``raise_error=True`` (recent Keras) raises
+    ``RuntimeError`` instead of stopping quietly, after restoring the weights.
     """
 
-    def on_train_batch_begin(self, batch, logs=None):
-        self._before = self.model.get_weights()
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = bool(raise_error)
+
+    # The weights: the flat buffer of trainable parameters plus the other weights (BatchNormalization's
+    # moving statistics, frozen layers), which live outside it.
+    def _extra_weights(self):
+        store = getattr(self.model, "store", None)
+        if store is None:
+            return list(self.model.weights)
+        return [w for w in self.model.weights if not np.may_share_memory(w, store.params)]
+
+    def _finite(self, arrays):
+        for a in arrays:
+            if a.size and not np.isfinite(a.sum()):
+                if not np.isfinite(a).all():  # the sum alone can overflow for large finite weights
+                    return False
+        return True
+
+    def _snapshot(self):
+        store = getattr(self.model, "store", None)
+        if store is not None:
+            if getattr(self, "_params", None) is None or self._params.shape != store.params.shape:
+                self._params = store.params.copy()
+            else:
+                np.copyto(self._params, store.params)
+        self._extra = [w.copy() for w in self._extra_weights()]
+
+    def _restore(self):
+        store = getattr(self.model, "store", None)
+        if store is not None and self._params is not None:
+            store.params[...] = self._params
+        weights = self.model.get_weights()  # trainable ones already restored through the buffer
+        extra = iter(self._extra)
+        params = None if store is None else store.params
+        live = self.model.weights
+        self.model.set_weights([next(extra) if params is None or not np.may_share_memory(w, params) else c
+                                for w, c in zip(live, weights)])
+
+    def on_train_begin(self, logs=None):
+        self._params, self._extra = None, []
+        self.stopped_batch = None
+        self._snapshot()
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(loss):
-            self.model.set_weights(self._before)
-            self.model.stop_training = True
-            print(f"Batch {batch}: invalid loss, terminating training; the weights are those before this step.")
+        store = getattr(self.model, "store", None)
+        extra = self._extra_weights()
+        bad_loss = loss is not None and not np.isfinite(loss)
+        if not bad_loss and self._finite(([store.params] if store is not None else []) + extra):
+            self._snapshot()
+            return
+        self._restore()
+        self.stopped_batch = batch
+        self.model.stop_training = True
+        what = f"invalid loss ({loss})" if bad_loss else "non-finite weights"
+        message = f"Batch {batch}: {what}, terminating training; the weights are the last finite ones."
+        if self.raise_error:
+            raise RuntimeError(message)
+        print(message)
 
 
 class LearningRateScheduler(Callback):
@@ -127,10 +218,13 @@ class ReduceLROnPlateau(_Monitor):
         self.min_lr, self.verbose = check_number("min_lr", min_lr, low=0), verbose
 
     def on_train_begin(self, logs=None):
+        self._reset_monitor()
         self.best, self.wait, self.cooldown_counter = None, 0, 0
 
     def on_epoch_end(self, epoch, logs=None):
         current = self._value(logs)
+        if current is None:
+            return
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
@@ -149,14 +243,23 @@ class ReduceLROnPlateau(_Monitor):
                     print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
             self.cooldown_counter, self.wait = self.cooldown, 0
 
+    def on_train_end(self, logs=None):
+        self._check_monitor_seen()
+
 
 class CSVLogger(Callback):
-    """One CSV row per epoch (``epoch`` then the log keys); ``append=True`` continues a file without a
-    second header."""
+    """One CSV row per epoch (``epoch`` then the log keys, sorted); ``append=True`` continues a file
+    without a second header.
+
+    When a key appears that the header lacks (``val_*`` added on resume, or first seen on the second
+    epoch with ``validation_freq=2``), the file is rewritten atomically with the union of the columns;
+    the earlier rows get empty cells there.  A key missing from a row is written ``NA``, as Keras does.
+    """
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
         self.filename, self.separator, self.append = os.fspath(filename), separator, bool(append)
+        self._file = None
 
     def on_train_begin(self, logs=None):
         resume = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
@@ -169,10 +272,43 @@ class CSVLogger(Callback):
         self._writer = csv.writer(self._file, delimiter=self.separator)
         self._header_written = resume and self.keys is not None
 
+    def _widen(self, new_keys):
+        """Rewrite the file (atomically: a temporary file, then ``os.replace``) with ``new_keys`` as columns."""
+        self._file.close()
+        with open(self.filename, newline="") as f:
+            rows = list(csv.reader(f, delimiter=self.separator))
+        old = rows[0] if rows else ["epoch", *self.keys]
+        header = ["epoch", *new_keys]
+        where = {name: i for i, name in enumerate(old)}
+        folder = os.path.dirname(os.path.abspath(self.filename))
+        fd, tmp = tempfile.mkstemp(prefix=".csvlogger-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "w", newline="") as out:
+                writer = csv.writer(out, delimiter=self.separator)
+                writer.writerow(header)
+                for row in rows[1:]:
+                    writer.writerow([row[where[k]] if k in where and where[k] < len(row) else "" for k in header])
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.filename)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        self.keys = list(new_keys)
+        self._file = open(self.filename, "a", newline="")
+        self._writer = csv.writer(self._file, delimiter=self.separator)
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
+        elif not set(logs) <= set(self.keys):
+            keys = sorted(set(self.keys) | set(logs))
+            if self._header_written:
+                self._widen(keys)
+            else:
+                self.keys = keys
         if not self._header_written:
             self._writer.writerow(["epoch", *self.keys])
             self._header_written = True
@@ -180,19 +316,40 @@ class CSVLogger(Callback):
         self._file.flush()
 
     def on_train_end(self, logs=None):
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
+          "on_train_batch_end", "on_test_begin", "on_test_end", "on_progress")
 
 
 class LambdaCallback(Callback):
-    """A callback from functions: ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch, logs)``,
-    ``on_batch_begin(batch, logs)``, ``on_batch_end(batch, logs)``, ``on_train_begin(logs)``,
-    ``on_train_end(logs)``."""
+    """A callback from functions, with Keras 3's arguments: ``on_epoch_begin(epoch, logs)``,
+    ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)``, ``on_train_end(logs)``,
+    ``on_train_batch_begin(batch, logs)``, ``on_train_batch_end(batch, logs)``; ``on_batch_begin`` and
+    ``on_batch_end`` (Keras 2's names) are aliases of the last two, and the other hooks
+    (``on_test_begin``, ``on_test_end``, ``on_progress``) may be given by keyword too."""
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_batch_begin=None, on_batch_end=None,
-                 on_train_begin=None, on_train_end=None):
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, on_batch_begin=None, on_batch_end=None,
+                 **kwargs):
         super().__init__()
-        for hook, fn in (("on_epoch_begin", on_epoch_begin), ("on_epoch_end", on_epoch_end),
-                         ("on_train_batch_begin", on_batch_begin), ("on_train_batch_end", on_batch_end),
-                         ("on_train_begin", on_train_begin), ("on_train_end", on_train_end)):
+        for alias, name, fn in (("on_batch_begin", "on_train_batch_begin", on_train_batch_begin),
+                                ("on_batch_end", "on_train_batch_end", on_train_batch_end)):
+            given = on_batch_begin if alias == "on_batch_begin" else on_batch_end
+            if given is not None and fn is not None:
+                raise TypeError(f"LambdaCallback: pass {name} or its alias {alias}, not both.")
+        unknown = sorted(set(kwargs) - set(_HOOKS))
+        if unknown:
+            raise TypeError(f"LambdaCallback got unknown hooks {', '.join(unknown)}; "
+                            f"tweaknet calls {', '.join(_HOOKS)}.")
+        hooks = dict(kwargs, on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
+                     on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin or on_batch_begin,
+                     on_train_batch_end=on_train_batch_end or on_batch_end)
+        for hook, fn in hooks.items():
             if fn is not None:
+                if not callable(fn):
+                    raise TypeError(f"LambdaCallback: {hook} must be a function, got {type(fn).__name__}.")
                 setattr(self, hook, fn)
