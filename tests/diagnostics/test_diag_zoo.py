@@ -358,3 +358,39 @@ def test_plots_write_png_files(tmp_path, data):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert all(_is_png(tmp_path / "act" / name) for name in ("activations.png", "error_terms.png"))
+
+
+def test_every_n_steps_keeps_the_compiled_path_with_the_reference_numbers(data, monkeypatch):
+    """Records every N steps come from chunks of the compiled epoch that end at those steps: the same
+    records (to round-off) as on the reference path, and the same weights as training without diagnostics."""
+    from tweaknet import fast
+    _, std, y = data
+    runs = {}
+    real = fast.epoch_runner
+    for path in ("reference", "compiled", "none"):
+        tn.utils.set_random_seed(4)
+        model = tn.Sequential([D(12, activation="tanh", input_shape=(784,)), D(10, activation="softmax")])
+        model.compile(optimizer=tn.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+        cb = tn.callbacks.Diagnostics(every_n_steps=7, probe_size=64)
+        runners = []
+        monkeypatch.setattr(fast, "epoch_runner", lambda *a: runners.append(real(*a)) or runners[-1])
+        kw = dict(epochs=2, batch_size=16, verbose=0, callbacks=[cb] if path != "none" else [])
+        if path == "reference":
+            with fast.reference_only():
+                model.fit(std[:400], y[:400], **kw)
+        else:
+            model.fit(std[:400], y[:400], **kw)
+            assert runners and runners[0] is not None  # trained on the compiled path
+        runs[path] = (cb.records, model.get_weights())
+    ref, cmp = runs["reference"][0], runs["compiled"][0]
+    steps = [r["step"] for r in cmp]
+    assert steps == [r["step"] for r in ref] and steps[:4] == [0, 7, 14, 21] and steps.count(None) == 2
+    for a, b in zip(ref, cmp):
+        for la, lb in zip(a["layers"], b["layers"]):
+            assert lb["grad_norm"] == pytest.approx(la["grad_norm"], rel=1e-4)
+            if la["update_ratio"] is None:  # the record before training: nothing to compare with yet
+                assert lb["update_ratio"] is None
+            else:
+                assert lb["update_ratio"] == pytest.approx(la["update_ratio"], rel=1e-3, abs=1e-9)
+    for w, w0 in zip(runs["compiled"][1], runs["none"][1]):
+        np.testing.assert_array_equal(w, w0)  # diagnostics change nothing that training uses

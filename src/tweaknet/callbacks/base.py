@@ -5,6 +5,8 @@ override them, so a plain ``fit`` pays nothing per step.
 """
 from __future__ import annotations
 
+import math
+
 
 class Callback:
     """Base class.  ``self.model`` is set before training starts."""
@@ -29,6 +31,10 @@ class Callback:
         """Progress within an epoch (``seen`` samples, running logs), a few times per epoch on any training
         path; unlike per-batch hooks it does not take training off the compiled path."""
 
+    #: Set to N to have ``on_progress`` called (also) whenever ``model.optimizer.iterations`` reaches a
+    #: multiple of N, on either path: the compiled path then runs its epoch in chunks ending there.
+    progress_steps = None
+
     def on_test_begin(self, logs=None): ...
     def on_test_end(self, logs=None): ...
 
@@ -48,6 +54,8 @@ class CallbackList:
         self.batch_callbacks = [cb for cb in self.callbacks
                                 if _overrides(cb, "on_train_batch_end") or _overrides(cb, "on_train_batch_begin")]
         self.progress_callbacks = [cb for cb in self.callbacks if _overrides(cb, "on_progress")]
+        self.progress_steps = math.gcd(*[int(cb.progress_steps) for cb in self.progress_callbacks
+                                         if cb.progress_steps]) or None
 
     def __getattr__(self, hook):
         if not hook.startswith("on_"):

@@ -14,30 +14,36 @@ class Diagnostics(Callback):
     the measurements change nothing that training uses: the weights after ``fit`` are the same with or
     without this callback.  Cost: one forward and backward pass over the probe batch per record, and a
     copy of the kernels (to measure the actual update at the next record); at the
-    default (epoch ends only) the compiled training path stays in use.  ``every_n_steps`` needs a
-    per-batch hook, so training then runs on the (slower) reference path.
+    default (epoch ends only) the compiled training path stays in use.  ``every_n_steps`` records
+    whenever the optimizer's step count reaches a multiple of N, through ``on_progress`` with
+    ``progress_steps = N``: no per-batch hook, so the compiled path stays in use there too (it runs
+    its epoch in chunks that end at those steps).
     """
 
     def __init__(self, every_n_steps=None, probe_size=256, seed=0):
         super().__init__()
-        self.every_n_steps, self.probe_size, self.seed = every_n_steps, int(probe_size), int(seed)
+        from ..validation import check_int
+        self.every_n_steps = None if every_n_steps is None else check_int("every_n_steps", every_n_steps, low=1)
+        self.probe_size, self.seed = check_int("probe_size", probe_size, low=1), int(seed)
         self.records = []
-        if every_n_steps:
-            self.on_train_batch_end = self._every_n
+        if self.every_n_steps:
+            self.progress_steps = self.every_n_steps
+            self.on_progress = self._every_n
 
     def on_train_begin(self, logs=None):
         x, y = self.model._fit_data
         idx = np.sort(np.random.default_rng(self.seed).choice(len(x), min(self.probe_size, len(x)), replace=False))
         self.probe = (x[idx], y[idx])
         self.records = []
-        self._steps = 0
+        self._first_step = self._last_step = self.model.optimizer.iterations
         self._snapshot = None
         self._record(epoch=0, step=0)
 
-    def _every_n(self, batch, logs=None):
-        self._steps += 1
-        if self._steps % self.every_n_steps == 0:
-            self._record(epoch=None, step=self._steps)
+    def _every_n(self, seen, logs=None):
+        iterations = self.model.optimizer.iterations
+        if iterations % self.every_n_steps == 0 and iterations != self._last_step:
+            self._last_step = iterations
+            self._record(epoch=None, step=iterations - self._first_step)
 
     def on_epoch_end(self, epoch, logs=None):
         self._record(epoch=epoch + 1, step=None, train_loss=(logs or {}).get("loss"))

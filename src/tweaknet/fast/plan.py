@@ -184,11 +184,25 @@ class EpochPlan:
             for name in layer.params:
                 yield layer, next(it), layer.params[name].shape
 
-    def run(self, x, y, order, progress=None, chunk_samples=8192):
+    def _boundaries(self, n, progress, chunk_samples, progress_steps):
+        """Sample offsets where the epoch's chunks end: every ``chunk_samples`` (whole batches) and, with
+        ``progress_steps``, wherever the optimizer's step count reaches a multiple of it."""
+        if progress is None:
+            return [n]
+        bs, steps = self.batch_size, -(-n // self.batch_size)
+        ends = set(range(max(1, chunk_samples // bs), steps, max(1, chunk_samples // bs)))
+        if progress_steps:
+            first = (-self.model.optimizer.iterations) % progress_steps or progress_steps
+            ends.update(range(first, steps + 1, progress_steps))
+        return sorted(min(e * bs, n) for e in ends if 0 < e <= steps) + ([n] if steps not in ends else [])
+
+    def run(self, x, y, order, progress=None, chunk_samples=8192, progress_steps=None):
         """Train one epoch in compiled code; return the epoch logs.
 
         With ``progress``, the epoch runs in chunks of about ``chunk_samples`` samples (whole batches) and
-        ``progress(seen, logs)`` is called between them: the same steps in the same order, so the same numbers.
+        ``progress(seen, logs)`` is called between them (and, with ``progress_steps``, also after every step
+        that brings the optimizer's step count to a multiple of it): the same steps in the same order, so the
+        same numbers.
         """
         from ..config import epsilon
         from .kernels import train_epoch
@@ -197,13 +211,13 @@ class EpochPlan:
         if self.flatten:
             x = x.reshape(n, -1)    # a view for contiguous inputs: the rows the Flatten layer would give
         order = np.ascontiguousarray(order, dtype=np.int64)
-        chunk = n if progress is None else max(1, chunk_samples // self.batch_size) * self.batch_size
+        ends = self._boundaries(n, progress, chunk_samples, progress_steps)
         state = np.array([getattr(opt, "u_product", 1.0)], dtype=np.float64)
         for array, transposed in self._kernels:
             transposed[...] = array.T
         loss_sum = correct = 0.0
-        for start in range(0, n, chunk):
-            part = order[start:start + chunk]
+        for start, stop in zip([0, *ends[:-1]], ends):
+            part = order[start:stop]
             steps = -(-len(part) // self.batch_size)
             sched = opt.schedule
             lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64)
@@ -217,13 +231,21 @@ class EpochPlan:
             opt.iterations += int(done)
             loss_sum += part_loss
             correct += part_correct
-            if progress is not None and start + chunk < n:
-                progress(start + len(part), self._logs(loss_sum, correct, start + len(part)))
+            self._publish(state)  # callbacks between chunks see the weights and slots trained so far
+            if progress is not None and (stop < n or (progress_steps and opt.iterations % progress_steps == 0)):
+                progress(stop, self._logs(loss_sum, correct, stop))
+                for array, transposed in self._kernels:  # a callback may have set weights
+                    transposed[...] = array.T
+                if hasattr(opt, "u_product"):
+                    state[0] = opt.u_product
+        return self._logs(loss_sum, correct, n)
+
+    def _publish(self, state):
+        """Copy the transposed working arrays back into the model's weights and optimizer slots."""
         for array, transposed in self._kernels:
             array[...] = transposed.T
-        if hasattr(opt, "u_product"):
-            opt.u_product = float(state[0])
-        return self._logs(loss_sum, correct, n)
+        if hasattr(self.model.optimizer, "u_product"):
+            self.model.optimizer.u_product = float(state[0])
 
     def _logs(self, loss_sum, correct, seen):
         logs = {"loss": loss_sum / seen}

@@ -59,8 +59,9 @@ def run_epoch(model, x, y, batch_size, shuffle, callbacks, compiled=None) -> dic
     n = len(x)
     order = seeding.generator().permutation(n) if shuffle else None
     progress = callbacks.on_progress if callbacks.progress_callbacks else None
+    every = getattr(callbacks, "progress_steps", None)
     if compiled is not None:
-        return compiled.run(x, y, np.arange(n) if order is None else order, progress)
+        return compiled.run(x, y, np.arange(n) if order is None else order, progress, progress_steps=every)
     metrics = model.compiled_metrics
     loss_sum, seen = 0.0, 0
     correct = [0.0] * len(metrics)
@@ -76,11 +77,12 @@ def run_epoch(model, x, y, batch_size, shuffle, callbacks, compiled=None) -> dic
         seen += bs
         for j, m in enumerate(metrics):
             correct[j] += m.correct(yb, out)
-        if batch_hooks or (progress is not None and i % 64 == 63):
+        report = progress is not None and (i % 64 == 63 or (every and model.optimizer.iterations % every == 0))
+        if batch_hooks or report:
             logs = {"loss": loss_sum / seen, **{m.name: c / seen for m, c in zip(metrics, correct)}}
             if batch_hooks:
                 callbacks.on_train_batch_end(i, dict(logs, seen=seen))
-            if progress is not None and i % 64 == 63:
+            if report:
                 progress(seen, logs)
         if model.stop_training:
             break
