@@ -138,3 +138,43 @@ def test_missing_file_and_error_type(tmp_path):
     assert issubclass(DataError, ValueError)
     with pytest.raises(DataError, match="nope.gz: file not found"):
         read_idx(tmp_path / "nope.gz")
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_huge_declared_size_is_reported_not_allocated(tmp_path, gz):
+    dims = (2**32 - 1, 2**32 - 1, 2**20)  # ~2**84 bytes: allocating it would fail with MemoryError
+    path = write(tmp_path, "liar", idx_bytes(np.zeros(7), dims=dims), gz=gz)
+    with pytest.raises(DataError, match=r"liar: truncated: header declares 4294967295x4294967295x1048576 = \d+ "
+                                        r"bytes of data, found 7"):
+        read_idx(path)
+
+
+def test_damaged_gzip_crc_is_detected(tmp_path, images):
+    data = bytearray(gzip.compress(idx_bytes(images)))
+    data[-8] ^= 0xFF  # the CRC32 of the trailer: the payload inflates fine but does not match it
+    path = write(tmp_path, "crc.gz", bytes(data))
+    with pytest.raises(DataError, match="crc.gz: corrupt gzip"):
+        read_idx(path)
+
+
+def test_result_owns_its_memory(tmp_path, images):
+    out = read_idx(write(tmp_path, "imgs.gz", idx_bytes(images), gz=True))
+    assert out.flags.owndata and out.flags.writeable and out.flags.c_contiguous and out.base is None
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_streams_into_the_result_without_copies(tmp_path, gz):
+    """Peak traced memory stays near the array's size (numpy reports its buffers to tracemalloc): the
+    file is neither read whole nor decompressed into a second buffer, and the result is not copied."""
+    import tracemalloc
+    big = np.random.default_rng(1).integers(0, 4, size=(4000, 40, 50), dtype=np.uint8)  # 8 MB
+    path = write(tmp_path, "big", idx_bytes(big), gz=gz)
+    sha = hashlib.sha256(idx_bytes(big)).hexdigest()
+    tracemalloc.start()
+    try:
+        out = read_idx(path, IMAGES_MAGIC, (4000, 40, 50), sha)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(out, big)
+    assert peak < big.nbytes + 3 * 2**20, f"peak {peak / 2**20:.1f} MiB for {big.nbytes / 2**20:.1f} MiB"

@@ -79,7 +79,7 @@ def _subset(x, y, n, path, split):
         return x, y
     if n > len(x):
         raise SpecError(path, f"asks for {n} {split} samples, but the dataset has {len(x)}")
-    return x[:n], y[:n]
+    return x[:n].copy(), y[:n].copy()  # a copy: a view would keep the whole dataset in memory
 
 
 @functools.lru_cache(maxsize=4)
