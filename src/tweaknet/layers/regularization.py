@@ -44,17 +44,19 @@ class Dropout(_Noise):
         self.rate = check_number("rate", rate, low=0, high=1, high_open=True)
 
     def forward(self, x, training=False):
-        self._scale = None
+        self._keep = None
         if not training or self.rate == 0.0:
             return x
-        keep = self.rng().random(x.shape) >= self.rate
-        self._scale = keep.astype(x.dtype) / np.asarray(1.0 - self.rate, x.dtype)
-        return x * self._scale
+        self._keep = self.rng().random(x.shape) >= self.rate
+        # x / (1 - rate) where kept, as Keras computes it (a multiplication by 1 / (1 - rate) can round once more)
+        return np.where(self._keep, x / np.asarray(1.0 - self.rate, x.dtype), np.zeros((), x.dtype))
 
     def backward(self, dy):
         if not self.needs_input_grad:
             return None
-        return dy if self._scale is None else dy * self._scale
+        if self._keep is None:
+            return dy
+        return np.where(self._keep, dy / np.asarray(1.0 - self.rate, dy.dtype), np.zeros((), dy.dtype))
 
     def get_config(self):
         return super().get_config() | {"rate": self.rate, "seed": self.seed}
