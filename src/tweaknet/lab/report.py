@@ -94,7 +94,7 @@ def write_epochs_csv(path, groups) -> None:
                 for e in epochs:
                     acc = e["test_accuracy"]
                     w.writerow([conf, seed, e["epoch"], *(repr(_f(e[k])) for k in EPOCH_COLUMNS[3:7]),
-                                repr(1 - _f(acc)), f"{e['seconds']:.3f}"])
+                                _num(1 - _f(acc)), f"{e['seconds']:.3f}"])
 
 
 def write_summary_csv(path, summaries: list[Summary]) -> None:
@@ -103,8 +103,14 @@ def write_summary_csv(path, summaries: list[Summary]) -> None:
         w.writerow(("configuration", "description", "seeds", "epochs", "test_error_mean", "test_error_std",
                     "test_error_min", "test_error_max", "seconds_per_epoch"))
         for s in summaries:
-            w.writerow((s.configuration, s.description, s.seeds, s.epochs, repr(s.mean), repr(s.std), repr(s.low),
-                        repr(s.high), f"{s.seconds:.3f}"))
+            w.writerow((s.configuration, s.description, s.seeds, s.epochs, _num(s.mean), _num(s.std), _num(s.low),
+                        _num(s.high), f"{s.seconds:.3f}"))
+
+
+def _num(x) -> str:
+    """A rate for the CSV files: 10 significant digits (1 - 0.9411 is 0.0589, not 0.05889999999999995);
+    empty where undefined (the spread of a single seed)."""
+    return "" if x is None or x != x else f"{x:.10g}"
 
 
 def plot(path, groups, title: str = "") -> None:
@@ -115,30 +121,45 @@ def plot(path, groups, title: str = "") -> None:
     except ImportError:
         raise ImportError("Plotting needs matplotlib: pip install 'tweaknet[lab]' (or pip install matplotlib).") \
             from None
-    fig = Figure(figsize=(8, 5), dpi=120)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+    series = []
     for conf, (description, _, seeds) in groups.items():
         curves = [{e["epoch"]: 1 - _f(e["test_accuracy"]) for e in s} for s in seeds.values() if s]
         if not curves:
             continue
         xs = sorted(set().union(*curves))
         vals = [[c[x] for c in curves if x in c] for x in xs]
-        mean = [sum(v) / len(v) for v in vals]
-        name = f"{conf}: {description}" if description else conf
-        (line,) = ax.plot(xs, mean, marker="o" if len(xs) < 3 else None, label=name)
-        if len(curves) > 1:
-            ax.fill_between(xs, [min(v) for v in vals], [max(v) for v in vals], color=line.get_color(), alpha=0.2)
+        series.append((f"{conf}: {description}" if description else conf, xs, vals))
+    # Where some configurations do not learn (Table 5-1's conf2 near 70-90% error), the learning ones
+    # crowd the bottom of the axis: a second panel shows those alone, zoomed.
+    finals = [sum(v[-1]) / len(v[-1]) for _, _, v in series]
+    learning = [i for i, f in enumerate(finals) if f < 0.3]
+    zoom = bool(learning) and len(learning) < len(series)
+    fig = Figure(figsize=(13, 5) if zoom else (8, 5), dpi=120)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2) if zoom else [fig.add_subplot()]
     from matplotlib.ticker import MaxNLocator
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("Epochs")
-    ax.set_ylabel("Test error")
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
+    for k, ax in enumerate(axes):
+        top = 0.0
+        for i, (name, xs, vals) in enumerate(series):
+            color = f"C{i % 10}"
+            if k == 1 and i not in learning:
+                continue
+            mean = [sum(v) / len(v) for v in vals]
+            ax.plot(xs, mean, marker="o" if len(xs) < 3 else None, label=name, color=color)
+            if len(vals[0]) > 1:
+                ax.fill_between(xs, [min(v) for v in vals], [max(v) for v in vals], color=color, alpha=0.2)
+            top = max(top, *(max(v) for v in vals))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("Epochs")
+        ax.set_ylabel("Test error")
+        ax.set_ylim(0, top * 1.05 if k == 1 else None)
+        ax.grid(True, alpha=0.3)
+        if k == 1:
+            ax.set_title("the configurations that learn, zoomed", fontsize="medium")
     if title:
-        ax.set_title(title)
-    if ax.lines:
-        ax.legend(fontsize="small")
+        (fig.suptitle if zoom else axes[0].set_title)(title)
+    if axes[0].lines:
+        axes[0].legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, format="png")
 
