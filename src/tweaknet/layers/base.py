@@ -15,6 +15,7 @@ import difflib
 import inspect
 import itertools
 from collections import defaultdict
+from types import MappingProxyType
 
 import numpy as np
 
@@ -38,6 +39,9 @@ def unique_name(base: str) -> str:
 class Layer:
     """Base class for layers.  Keyword arguments every layer takes: ``name``, ``input_shape``
     (or ``input_dim``) for the first layer of a Sequential model, ``trainable``, ``dtype``."""
+
+    #: Weight penalties by weight name (``Dense`` sets its own from ``kernel_regularizer`` ...); read-only here.
+    regularizers = MappingProxyType({})
 
     def __init__(self, name=None, input_shape=None, input_dim=None, trainable=True, dtype=None, **kwargs):
         if kwargs:

@@ -23,7 +23,7 @@ def penalty(model, add_gradients=False) -> float:
     """The sum of the layers' weight penalties (``kernel_regularizer`` ...); optionally add their gradients."""
     total = 0.0
     for layer in model.layers:
-        for name, reg in getattr(layer, "regularizers", {}).items():
+        for name, reg in layer.regularizers.items():
             w = layer.params[name]
             total += reg(w)
             if add_gradients:
