@@ -244,3 +244,23 @@ def test_data_and_shape_checks_run_before_training(tmp_path, capsys):
 def test_unquoted_dotted_key_in_a_configuration_gets_a_hint():
     e = error(BASE + '[[configurations]]\nname = "c2"\noptimizer.learning_rate = 10.0\n')
     assert e.path == "optimizer.name" and "replaces the whole table 'optimizer'" in str(e)
+
+
+def test_cli_data_errors_and_a_closed_pipe_end_cleanly(tmp_path, capsys, monkeypatch):
+    # unreadable data: one line naming the data section and the reader's explanation, exit status 2
+    monkeypatch.setenv("TWEAKNET_DATA", str(tmp_path / "nowhere"))
+    assert main(["table5-1", "--epochs", "1", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tweaknet: error: data.dataset:") and "nowhere" in err and "Traceback" not in err
+    assert main(["table5-1", "--dry-run"]) == 2  # the dry run checks the data too
+    monkeypatch.delenv("TWEAKNET_DATA")
+
+    class ClosedPipe:  # `tweaknet preset table5-1 | head -1`: the reader has gone away
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["preset", "table5-1"]) == 141  # quietly, with the shell's status for SIGPIPE
