@@ -137,6 +137,23 @@ def test_a_killed_worker_does_not_abandon_the_run(tmp_path):
     assert rows(db, RESULTS) == rows(a / "runs.sqlite", RESULTS)  # every trial finished, with the same numbers
 
 
+def test_ctrl_c_stops_the_run_and_marks_its_trials_interrupted(tmp_path):
+    exp = tmp_path / "small.toml"
+    exp.write_text(SMALL)
+    child = subprocess.Popen(tweaknet("run", exp, "--out", tmp_path, "--jobs", 2), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    db, deadline = tmp_path / "runs.sqlite", time.monotonic() + 120
+    while count(db) < 1:
+        assert child.poll() is None and time.monotonic() < deadline, "the run ended before its first epoch"
+        time.sleep(0.01)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "run the same command again" in out
+    statuses = {s for (s,) in rows(db, "SELECT status FROM trials")}
+    assert "running" not in statuses and "interrupted" in statuses, statuses
+
+
 def test_short_table5_1_run(tmp_path):
     out = tmp_path / "t51"
     cmd = tweaknet("table5-1", "--epochs", 1, "--train-samples", 600, "--test-samples", 200, "--jobs", 2,

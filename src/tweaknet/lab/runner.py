@@ -288,6 +288,12 @@ def execute(rows, db_path, jobs=None, display="auto", stream=None) -> Outcome:
             for p in list((getattr(pool, "_processes", None) or {}).values()):  # the workers this call started
                 p.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
+        try:  # trials this run was training are no longer 'running' (a newer run's trials are not touched)
+            with Store(db_path) as s:
+                for r in pending:
+                    s.finish(r["id"], owner, "interrupted")
+        except Exception:  # the store stays consistent either way; resuming does not need the status
+            pass
     finally:
         if shown is not None:
             shown.close()
