@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = (
     "tweaknet.lab.commands",  # table5-1, run, preset
     "tweaknet.diagnostics.commands",  # diagnose
+    "tweaknet.datasets.download",  # data download
 )
 
 
