@@ -30,9 +30,12 @@ def _better(mode, monitor):
 
 
 class _Monitor(Callback):
-    """Reads ``monitor`` from the logs.  An epoch whose logs lack it (``validation_freq > 1`` leaves the
-    ``val_*`` keys out on the epochs between validations) is skipped with one warning, as Keras does;
-    a monitor that never appears during training is an error at its end."""
+    """Reads ``monitor`` from the logs.  An epoch that did not validate (``validation_freq > 1`` leaves the
+    ``val_*`` keys out between validations) is skipped for a ``val_*`` monitor, with one warning, as
+    Keras does (so is every epoch when fit has no validation data, unless another callback adds the
+    key).  A monitor the logs cannot have (a misspelling: the epoch validated, or the key is not a
+    ``val_*`` one) is an error at the end of the first epoch, naming the keys the logs do have; never
+    after all the epochs, which would lose the training just done."""
 
     def __init__(self, monitor, mode, min_delta):
         super().__init__()
@@ -53,6 +56,9 @@ class _Monitor(Callback):
         value = (logs or {}).get(self.monitor)
         if value is None:
             self._keys_seen.update(k for k in (logs or {}) if k != "seen")
+            validated = any(k.startswith("val_") for k in (logs or {}))
+            if not self.monitor.startswith("val_") or validated:  # the logs can never have it: a typo
+                raise ValueError(self._message(self._keys_seen))
             if not self._monitor_warned:
                 self._monitor_warned = True
                 warnings.warn(self._message(logs or {}) + " Skipping the epochs without it.", stacklevel=3)
@@ -61,10 +67,11 @@ class _Monitor(Callback):
         return value
 
     def _check_monitor_seen(self):
-        """At the end of training: a monitor that never appeared is an error (unless another callback
-        stopped training before it could)."""
+        """At the end of training: a monitor that never appeared (validation_freq beyond the last epoch)
+        is a warning; an error here would lose the training just done."""
         if not self._monitor_seen and self._keys_seen and not getattr(self.model, "stop_training", False):
-            raise ValueError(self._message(self._keys_seen))
+            warnings.warn(self._message(self._keys_seen) + " It never appeared, so it had no effect.",
+                          stacklevel=3)
 
 
 class EarlyStopping(_Monitor):
