@@ -195,6 +195,24 @@ def test_terminate_on_nan_keeps_the_last_finite_weights_when_a_finite_loss_step_
     assert "Batch 3: non-finite weights" in capsys.readouterr().out
 
 
+def test_terminate_on_nan_restores_the_optimizer_so_training_can_go_on():
+    x, y = _data()
+    x, y = x * 1e3, y[:, :1] * 1e3
+    tn.utils.set_random_seed(0)
+    model = tn.Sequential([tn.layers.Dense(1, input_shape=(6,))])
+    model.compile(optimizer=tn.optimizers.SGD(1e5, momentum=0.9), loss="mse")
+    states = []
+    spy = LambdaCallback(on_train_batch_begin=lambda b, logs: states.append(model.optimizer.get_state()))
+    stop = TerminateOnNaN()
+    with np.errstate(all="ignore"):
+        model.fit(x, y, epochs=5, batch_size=4, verbose=0, callbacks=[spy, stop])
+    before = states[-1]  # the optimizer as it was before the step that failed
+    after = model.optimizer.get_state()
+    assert after["iterations"] == before["iterations"] == stop.stopped_batch
+    np.testing.assert_array_equal(after["m"], before["m"])
+    assert np.isfinite(after["m"]).all() and np.abs(after["m"]).max() > 0  # real momentum, not a reset
+
+
 def test_terminate_on_nan_without_it_the_run_ends_non_finite():
     model, record, _ = _overflow_run([])  # the scenario above really diverges
     assert len(record) == 24 and not np.isfinite(record[-1][0])

@@ -130,8 +130,10 @@ class TerminateOnNaN(Callback):
     were all finite (those from before that step).
 
     After every step it checks the loss and the weights (one sum over the flat parameter buffer) and
-    keeps a copy of the weights while they are finite; a step can overflow the weights to ``inf``
-    while its loss is still finite, and it is that step that stops training.  It checks every step (a
+    keeps a copy of the weights and of the optimizer's slots and step counter while they are finite;
+    a step can overflow the weights to ``inf`` while its loss is still finite, and it is that step
+    that stops training.  Weights and optimizer are put back as they were before it, so training can
+    go on from there (with a smaller learning rate, say); Keras leaves the non-finite weights.  It checks every step (a
     per-batch hook), so training takes the reference path.  ``raise_error=True`` (recent Keras) raises
     ``RuntimeError`` instead of stopping quietly, after restoring the weights.
     """
@@ -163,11 +165,15 @@ class TerminateOnNaN(Callback):
             else:
                 np.copyto(self._params, store.params)
         self._extra = [w.copy() for w in self._extra_weights()]
+        optimizer = getattr(self.model, "optimizer", None)
+        self._opt = optimizer.get_state() if optimizer is not None and optimizer.built else None
 
     def _restore(self):
         store = getattr(self.model, "store", None)
         if store is not None and self._params is not None:
             store.params[...] = self._params
+        if self._opt is not None:  # slots and step counter as they were: fit can go on from here
+            self.model.optimizer.set_state(self._opt)
         weights = self.model.get_weights()  # trainable ones already restored through the buffer
         extra = iter(self._extra)
         params = None if store is None else store.params
