@@ -39,7 +39,6 @@ import numpy as np
 
 from .. import activations as A
 from ..training.data import take
-from ..training.loop import forward
 
 SATURATION_LEVEL = 0.05     # S'(z) below 5% of its maximum: the unit passes almost no gradient
 SATURATED_UNIT_SHARE = 0.95  # a unit saturated on >= 95% of the probe samples counts as a saturated unit

@@ -206,7 +206,7 @@ class EpochPlan:
         """
         from ..config import epsilon
         from .kernels import train_epoch
-        model, opt = self.model, self.model.optimizer
+        opt = self.model.optimizer
         n = len(x)
         if self.flatten:
             x = x.reshape(n, -1)    # a view for contiguous inputs: the rows the Flatten layer would give
