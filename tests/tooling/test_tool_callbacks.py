@@ -366,6 +366,30 @@ def test_tensorboard_update_freq_batches_and_histograms(tmp_path):
     assert kernel[-1][1].min == pytest.approx(float(model.layers[0].get_weights()[0].min()))
 
 
+def test_tensorboard_batch_scalars_keep_the_compiled_path(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboardX")
+    pytest.importorskip("numba")
+    from tweaknet import fast
+    x, y = _data()
+    runs = {}
+    real = fast.epoch_runner
+    for path in ("reference", "compiled"):
+        tn.utils.set_random_seed(1)
+        model = _model()
+        runners = []
+        monkeypatch.setattr(fast, "epoch_runner", lambda *a: runners.append(real(*a)) or runners[-1])
+        board = tn.callbacks.TensorBoard(tmp_path / path, update_freq=3)
+        if path == "reference":
+            with fast.reference_only():
+                model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[board])
+        else:
+            model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[board])
+            assert runners[0] is not None  # no per-batch hook: the compiled path trained
+        runs[path] = _read_events(tmp_path / path / "train")["batch_loss"]
+    assert [s for s, _ in runs["compiled"]] == [s for s, _ in runs["reference"]] == [3, 6, 9, 12]
+    np.testing.assert_allclose([v for _, v in runs["compiled"]], [v for _, v in runs["reference"]], rtol=1e-5)
+
+
 def test_tensorboard_update_freq_epoch_writes_no_batch_scalars(tmp_path):
     pytest.importorskip("tensorboardX")
     x, y = _data()

@@ -4,7 +4,7 @@
 Layout as Keras writes it: ``log_dir/train`` holds ``epoch_loss``, ``epoch_accuracy`` (each metric),
 ``epoch_learning_rate``; ``log_dir/validation`` holds the ``val_`` logs under the same names.  With
 ``update_freq`` a number of batches, ``log_dir/train`` also holds ``batch_loss``, ``batch_accuracy``
-(running means over the epoch so far) at the global batch count; with ``histogram_freq`` it holds
+(running means over the epoch so far) at the optimizer's step count; with ``histogram_freq`` it holds
 ``<layer>/<weight>/histogram`` every ``histogram_freq`` epochs.
 The writer is tensorboardX's (``pip install 'tweaknet[tensorboard]'``).
 """
@@ -23,8 +23,9 @@ class TensorBoard(Callback):
     """Write the logs to ``log_dir`` (default ``logs``) for TensorBoard, with Keras 3's arguments.
 
     Implemented: ``histogram_freq`` (weight histograms every that many epochs, 0: none),
-    ``update_freq`` ('epoch'; 'batch' or an integer N: batch scalars every N batches -- a per-batch
-    hook, so training takes the reference path), ``write_steps_per_second`` (``epoch_steps_per_second``).
+    ``update_freq`` ('epoch'; 'batch' or an integer N: batch scalars, the running means of the epoch so
+    far, whenever the optimizer's step count reaches a multiple of N; through ``on_progress``, so
+    training keeps the compiled path), ``write_steps_per_second`` (``epoch_steps_per_second``).
     Accepted for compatibility: ``write_graph`` (tweaknet writes no graph), and, with a warning that
     they are ignored, ``write_images``, ``profile_batch`` and ``embeddings_freq`` when they ask for
     something (``embeddings_metadata`` is ignored with them).
@@ -56,22 +57,25 @@ class TensorBoard(Callback):
             if asked:
                 warnings.warn(f"TensorBoard({name}={asked!r}) is accepted for Keras compatibility but ignored "
                               f"by tweaknet.", stacklevel=2)
-        self._global_batch = 0
-        if self.update_freq != "epoch":  # a per-batch hook only when asked for: 'epoch' keeps the compiled path
-            self.on_train_batch_end = self._batch_end
+        self._last_step = None
+        if self.update_freq != "epoch":
+            # Batch scalars at every multiple of N optimizer steps, through on_progress (no per-batch hook),
+            # so that training keeps the compiled path.
+            self.progress_steps = self.update_freq
+            self.on_progress = self._progress
 
     def _writer(self, split):
         if split not in self._writers:
             self._writers[split] = self._writer_class(os.path.join(self.log_dir, split))
         return self._writers[split]
 
-    def _batch_end(self, batch, logs=None):
-        self._global_batch += 1
-        if self._global_batch % self.update_freq == 0:
+    def _progress(self, seen, logs=None):
+        step = self.model.optimizer.iterations
+        if step % self.update_freq == 0 and step != self._last_step:
+            self._last_step = step
             writer = self._writer("train")
             for key, value in (logs or {}).items():
-                if key != "seen":
-                    writer.add_scalar(f"batch_{key}", float(value), self._global_batch)
+                writer.add_scalar(f"batch_{key}", float(value), step)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
