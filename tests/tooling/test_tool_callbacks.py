@@ -333,11 +333,40 @@ def test_model_checkpoint_save_freq_in_batches(tmp_path):
                                                                        save_freq=2)])
 
 
-def test_model_checkpoint_save_freq_epoch_keeps_the_compiled_path(tmp_path):
+def test_model_checkpoint_save_freq_keeps_the_compiled_path(tmp_path):
     from tweaknet.callbacks import CallbackList
     model = _model()
-    assert not CallbackList([ModelCheckpoint(str(tmp_path / "m"))], model, {}).batch_callbacks
-    assert CallbackList([ModelCheckpoint(str(tmp_path / "m"), save_freq=5)], model, {}).batch_callbacks
+    for save_freq in ("epoch", 5):  # no per-batch hook either way; an integer asks for on_progress every N steps
+        callbacks = CallbackList([ModelCheckpoint(str(tmp_path / "m"), save_freq=save_freq)], model, {})
+        assert not callbacks.batch_callbacks
+        assert callbacks.progress_steps == (None if save_freq == "epoch" else 5)
+
+
+def test_model_checkpoint_in_batches_on_the_compiled_path_saves_the_reference_weights(tmp_path):
+    pytest.importorskip("numba")
+    from tweaknet import fast
+    x, y = _data()
+    saved = {}
+    for path in ("reference", "compiled"):
+        model = _model()
+        check = ModelCheckpoint(str(tmp_path / path / "e{epoch}-b{batch}.safetensors"), save_weights_only=True,
+                                save_freq=3)
+        (tmp_path / path).mkdir()
+        model.build()
+        if path == "reference":
+            with fast.reference_only():
+                model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[check])
+        else:
+            assert fast.explain(model) is None
+            model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[check])
+        saved[path] = sorted(p.name for p in (tmp_path / path).iterdir())
+    assert saved["compiled"] == saved["reference"] == ["e1-b3.safetensors", "e2-b2.safetensors"]
+    for name in saved["compiled"]:
+        a, b = _model(), _model()
+        a.load_weights(tmp_path / "reference" / name)
+        b.load_weights(tmp_path / "compiled" / name)
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_allclose(wb, wa, rtol=1e-5, atol=1e-6)  # mid-epoch weights, published by the kernels
 
 
 def test_model_checkpoint_initial_value_threshold(tmp_path):

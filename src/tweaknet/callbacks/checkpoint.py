@@ -12,9 +12,10 @@ class ModelCheckpoint(_Monitor):
     ``save_freq``) and log keys (``{val_loss:.4f}``); ``save_best_only`` keeps only improvements of
     ``monitor``; ``save_weights_only`` writes safetensors weights instead of a full model file.
 
-    ``save_freq='epoch'`` saves at each epoch end; an integer saves every ``save_freq`` training
-    batches, counted across epochs, judged on the batch logs (running means) -- a per-batch hook, so
-    training takes the reference path.  ``initial_value_threshold`` is the value the first save must
+    ``save_freq='epoch'`` saves at each epoch end; an integer N saves whenever the optimizer's step
+    count reaches a multiple of N (every N batches, counted across epochs, for a new model), judged
+    on the running logs of the epoch so far; through ``on_progress``, so training keeps the compiled
+    path.  ``initial_value_threshold`` is the value the first save must
     beat with ``save_best_only``.  Epochs whose logs lack ``monitor`` (``validation_freq > 1``) are
     skipped with a warning.  Writes are atomic (``tweaknet.saving``)."""
 
@@ -28,8 +29,9 @@ class ModelCheckpoint(_Monitor):
         self.save_freq = save_freq
         self.initial_value_threshold = (None if initial_value_threshold is None
                                         else float(initial_value_threshold))
-        if save_freq != "epoch":  # a per-batch hook only when asked for: 'epoch' keeps the compiled path
-            self.on_train_batch_end = self._batch_end
+        if save_freq != "epoch":  # no per-batch hook: on_progress at every multiple of save_freq steps
+            self.progress_steps = save_freq
+            self.on_progress = self._progress
 
     def on_train_begin(self, logs=None):
         if self.save_best_only and self.save_freq != "epoch" and self.monitor.startswith("val_"):
@@ -38,16 +40,17 @@ class ModelCheckpoint(_Monitor):
                              f"or use save_freq='epoch'.")
         self._reset_monitor()
         self.best = self.initial_value_threshold
-        self._batches_since_save, self._epoch = 0, 0
+        self._last_step, self._epoch = None, 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
-    def _batch_end(self, batch, logs=None):
-        self._batches_since_save += 1
-        if self._batches_since_save >= self.save_freq:
-            self._batches_since_save = 0
-            self._save(self._epoch, {k: v for k, v in (logs or {}).items() if k != "seen"}, batch=batch)
+    def _progress(self, seen, logs=None):
+        step = self.model.optimizer.iterations
+        if step % self.save_freq == 0 and step != self._last_step:
+            self._last_step = step
+            batch = -(-seen // self.params["batch_size"]) - 1  # the epoch's batch index just trained
+            self._save(self._epoch, dict(logs or {}), batch=batch)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":
