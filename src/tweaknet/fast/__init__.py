@@ -49,9 +49,24 @@ def numerics():
             from .denormals import flush_denormals
             stack.enter_context(flush_denormals())
         if importlib.util.find_spec("threadpoolctl") is not None:
-            from threadpoolctl import threadpool_limits
-            stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+            stack.enter_context(_blas_controller().limit(limits=1, user_api="blas"))
         yield
+
+
+_CONTROLLERS: dict = {}
+
+
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, kept: finding them reads the process's memory
+    map (a few ms, which every epoch and every diagnostics record paid).  It is found again once SciPy's
+    own OpenBLAS (the compiled path's, loaded with ``scipy.linalg``) has joined NumPy's."""
+    import sys
+
+    from threadpoolctl import ThreadpoolController
+    key = "scipy.linalg" in sys.modules
+    if key not in _CONTROLLERS:
+        _CONTROLLERS[key] = ThreadpoolController()
+    return _CONTROLLERS[key]
 
 
 def explain(model, batch_hooks=False):
