@@ -34,3 +34,28 @@ def test_verbose_1_into_a_log_file_writes_no_bar_animation(capsys):
     assert "\r" not in out and "\x1b" not in out  # no carriage returns, no ANSI erase codes
     lines = out.splitlines()
     assert len(lines) == 6 and all(LINE.match(line) for line in lines[1::2]), lines  # exactly as verbose=2
+
+
+def test_progress_steps_gate_on_progress_at_multiples_once_per_step():
+    from types import SimpleNamespace
+
+    class Every(tn.callbacks.Callback):
+        def __init__(self, n):
+            super().__init__()
+            self.progress_steps, self.calls = n, []
+
+        def on_progress(self, seen, logs=None):
+            self.calls.append(self.model.optimizer.iterations)
+
+    class Plain(Every):
+        progress_steps = None
+
+    model = SimpleNamespace(optimizer=SimpleNamespace(iterations=0))
+    every3, every2, plain = Every(3), Every(2), Plain(None)
+    callbacks = tn.callbacks.CallbackList([every3, every2, plain], model, {})
+    assert callbacks.progress_steps == 1  # the compiled path must stop wherever any of them asks
+    for step in (1, 2, 3, 3, 4, 6, 7, 9):  # a step can be reported twice (chunk end and multiple)
+        model.optimizer.iterations = step
+        callbacks.on_progress(step * 10, {"loss": 1.0})
+    assert every3.calls == [3, 6, 9] and every2.calls == [2, 4, 6]
+    assert plain.calls == [1, 2, 3, 3, 4, 6, 7, 9]

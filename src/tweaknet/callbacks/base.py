@@ -31,8 +31,9 @@ class Callback:
         """Progress within an epoch (``seen`` samples, running logs), a few times per epoch on any training
         path; unlike per-batch hooks it does not take training off the compiled path."""
 
-    #: Set to N to have ``on_progress`` called (also) whenever ``model.optimizer.iterations`` reaches a
-    #: multiple of N, on either path: the compiled path then runs its epoch in chunks ending there.
+    #: Set to N to have ``on_progress`` called exactly when ``model.optimizer.iterations`` reaches a
+    #: multiple of N (once per such step, on either path; the compiled path then runs its epoch in chunks
+    #: ending there), instead of a few times per epoch.
     progress_steps = None
 
     def on_test_begin(self, logs=None): ...
@@ -56,6 +57,19 @@ class CallbackList:
         self.progress_callbacks = [cb for cb in self.callbacks if _overrides(cb, "on_progress")]
         self.progress_steps = math.gcd(*[int(cb.progress_steps) for cb in self.progress_callbacks
                                          if cb.progress_steps]) or None
+        self._model, self._progress_done = model, {}
+
+    def on_progress(self, seen, logs=None):
+        """Progress between chunks of an epoch: every call for a plain progress callback; for one with
+        ``progress_steps = N``, only the calls at a multiple of N optimizer steps, once per step."""
+        logs = {} if logs is None else logs
+        step = self._model.optimizer.iterations
+        for cb in self.progress_callbacks:
+            if cb.progress_steps:
+                if step % cb.progress_steps or self._progress_done.get(id(cb)) == step:
+                    continue
+                self._progress_done[id(cb)] = step
+            cb.on_progress(seen, logs)
 
     def __getattr__(self, hook):
         if not hook.startswith("on_"):

@@ -40,17 +40,14 @@ class ModelCheckpoint(_Monitor):
                              f"or use save_freq='epoch'.")
         self._reset_monitor()
         self.best = self.initial_value_threshold
-        self._last_step, self._epoch = None, 0
+        self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
-    def _progress(self, seen, logs=None):
-        step = self.model.optimizer.iterations
-        if step % self.save_freq == 0 and step != self._last_step:
-            self._last_step = step
-            batch = -(-seen // self.params["batch_size"]) - 1  # the epoch's batch index just trained
-            self._save(self._epoch, dict(logs or {}), batch=batch)
+    def _progress(self, seen, logs=None):  # called at each multiple of save_freq steps (``progress_steps``)
+        batch = -(-seen // self.params["batch_size"]) - 1  # the epoch's batch index just trained
+        self._save(self._epoch, dict(logs or {}), batch=batch)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":

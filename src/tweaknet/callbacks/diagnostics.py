@@ -35,15 +35,12 @@ class Diagnostics(Callback):
         idx = np.sort(np.random.default_rng(self.seed).choice(len(x), min(self.probe_size, len(x)), replace=False))
         self.probe = (x[idx], y[idx])
         self.records = []
-        self._first_step = self._last_step = self.model.optimizer.iterations
+        self._first_step = self.model.optimizer.iterations
         self._snapshot = None
         self._record(epoch=0, step=0)
 
-    def _every_n(self, seen, logs=None):
-        iterations = self.model.optimizer.iterations
-        if iterations % self.every_n_steps == 0 and iterations != self._last_step:
-            self._last_step = iterations
-            self._record(epoch=None, step=iterations - self._first_step)
+    def _every_n(self, seen, logs=None):  # called at each multiple of every_n_steps (``progress_steps``)
+        self._record(epoch=None, step=self.model.optimizer.iterations - self._first_step)
 
     def on_epoch_end(self, epoch, logs=None):
         self._record(epoch=epoch + 1, step=None, train_loss=(logs or {}).get("loss"))

@@ -57,7 +57,6 @@ class TensorBoard(Callback):
             if asked:
                 warnings.warn(f"TensorBoard({name}={asked!r}) is accepted for Keras compatibility but ignored "
                               f"by tweaknet.", stacklevel=2)
-        self._last_step = None
         if self.update_freq != "epoch":
             # Batch scalars at every multiple of N optimizer steps, through on_progress (no per-batch hook),
             # so that training keeps the compiled path.
@@ -69,13 +68,10 @@ class TensorBoard(Callback):
             self._writers[split] = self._writer_class(os.path.join(self.log_dir, split))
         return self._writers[split]
 
-    def _progress(self, seen, logs=None):
-        step = self.model.optimizer.iterations
-        if step % self.update_freq == 0 and step != self._last_step:
-            self._last_step = step
-            writer = self._writer("train")
-            for key, value in (logs or {}).items():
-                writer.add_scalar(f"batch_{key}", float(value), step)
+    def _progress(self, seen, logs=None):  # called at each multiple of update_freq steps (``progress_steps``)
+        writer = self._writer("train")
+        for key, value in (logs or {}).items():
+            writer.add_scalar(f"batch_{key}", float(value), self.model.optimizer.iterations)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()

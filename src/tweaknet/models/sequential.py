@@ -167,7 +167,7 @@ class Sequential:
             cbs.append(ProgressLogger(verbose))
         cbs.append(history)
         cb = CallbackList(cbs, self, {"epochs": epochs, "samples": len(x), "batch_size": batch_size,
-                                      "verbose": verbose, "do_validation": val is not None})
+                                      "verbose": verbose})
         self.stop_training = False
         compiled = fast.epoch_runner(self, batch_size, bool(cb.batch_callbacks))
         cb.on_train_begin()

@@ -59,7 +59,7 @@ def run_epoch(model, x, y, batch_size, shuffle, callbacks, compiled=None) -> dic
     n = len(x)
     order = seeding.generator().permutation(n) if shuffle else None
     progress = callbacks.on_progress if callbacks.progress_callbacks else None
-    every = getattr(callbacks, "progress_steps", None)
+    every = callbacks.progress_steps
     if compiled is not None:
         return compiled.run(x, y, np.arange(n) if order is None else order, progress, progress_steps=every)
     metrics = model.compiled_metrics
