@@ -213,6 +213,24 @@ def test_terminate_on_nan_restores_the_optimizer_so_training_can_go_on():
     assert np.isfinite(after["m"]).all() and np.abs(after["m"]).max() > 0  # real momentum, not a reset
 
 
+def test_terminate_on_nan_also_restores_weights_outside_the_parameter_buffer():
+    x, y = _data()
+    tn.utils.set_random_seed(0)
+    model = tn.Sequential([tn.layers.Dense(4, input_shape=(6,)), tn.layers.BatchNormalization(),
+                           tn.layers.Dense(1)])
+    model.compile(optimizer=tn.optimizers.SGD(1e5), loss="mse")
+    before = []
+    spy = LambdaCallback(on_train_batch_begin=lambda b, logs: before.append(model.get_weights()))
+    stop = TerminateOnNaN()
+    with np.errstate(all="ignore"):
+        model.fit(x * 1e3, y[:, :1] * 1e3, epochs=5, batch_size=4, verbose=0, callbacks=[spy, stop])
+    assert stop.stopped_batch is not None
+    names = [n for layer in model.layers for n in layer.weight_names]
+    for name, now, kept in zip(names, model.get_weights(), before[-1]):  # moving statistics included
+        np.testing.assert_array_equal(now, kept, err_msg=name)
+    assert "moving_mean" in names
+
+
 def test_terminate_on_nan_without_it_the_run_ends_non_finite():
     model, record, _ = _overflow_run([])  # the scenario above really diverges
     assert len(record) == 24 and not np.isfinite(record[-1][0])

@@ -157,34 +157,32 @@ class TerminateOnNaN(Callback):
                     return False
         return True
 
-    def _snapshot(self):
+    def _snapshot(self, extra):
+        """Keep copies of the flat parameter buffer, the ``extra`` weights and the optimizer's state."""
         store = getattr(self.model, "store", None)
         if store is not None:
             if getattr(self, "_params", None) is None or self._params.shape != store.params.shape:
                 self._params = store.params.copy()
             else:
                 np.copyto(self._params, store.params)
-        self._extra = [w.copy() for w in self._extra_weights()]
+        self._extra = [w.copy() for w in extra]
         optimizer = getattr(self.model, "optimizer", None)
         self._opt = optimizer.get_state() if optimizer is not None and optimizer.built else None
 
-    def _restore(self):
+    def _restore(self, extra):
+        """Put the kept copies back into the live arrays (``extra``: as given to ``_snapshot``)."""
         store = getattr(self.model, "store", None)
         if store is not None and self._params is not None:
             store.params[...] = self._params
+        for live, kept in zip(extra, self._extra):
+            live[...] = kept
         if self._opt is not None:  # slots and step counter as they were: fit can go on from here
             self.model.optimizer.set_state(self._opt)
-        weights = self.model.get_weights()  # trainable ones already restored through the buffer
-        extra = iter(self._extra)
-        params = None if store is None else store.params
-        live = self.model.weights
-        self.model.set_weights([next(extra) if params is None or not np.may_share_memory(w, params) else c
-                                for w, c in zip(live, weights)])
 
     def on_train_begin(self, logs=None):
         self._params, self._extra = None, []
         self.stopped_batch = None
-        self._snapshot()
+        self._snapshot(self._extra_weights())
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -192,9 +190,9 @@ class TerminateOnNaN(Callback):
         extra = self._extra_weights()
         bad_loss = loss is not None and not np.isfinite(loss)
         if not bad_loss and self._finite(([store.params] if store is not None else []) + extra):
-            self._snapshot()
+            self._snapshot(extra)
             return
-        self._restore()
+        self._restore(extra)
         self.stopped_batch = batch
         self.model.stop_training = True
         what = f"invalid loss ({loss})" if bad_loss else "non-finite weights"
