@@ -40,6 +40,11 @@ def names(kind: str) -> list[str]:
     return sorted(_REGISTRY.get(kind, {}))
 
 
+def _lowercase_names(kind: str) -> list[str]:
+    """The names to offer a user: the lowercase ones (``'relu'``, not also the class name ``'Relu'``)."""
+    return [n for n in names(kind) if n == n.lower()]
+
+
 def lookup(kind: str, name: str, also_valid=()):
     """Return the object registered as ``name``, or raise a ValueError naming the closest valid names.
 
@@ -50,7 +55,7 @@ def lookup(kind: str, name: str, also_valid=()):
         return table[name]
     if isinstance(name, str) and name.lower() in table:
         return table[name.lower()]
-    valid = sorted({*also_valid, *(k for k in table if k == k.lower())})
+    valid = sorted({*also_valid, *_lowercase_names(kind)})
     close = difflib.get_close_matches(str(name).lower(), valid, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise ValueError(
@@ -85,6 +90,6 @@ def get(kind: str, identifier, base: type | None = None):
     if callable(identifier):
         return identifier
     raise TypeError(
-        f"Could not interpret {kind} {identifier!r}: pass a name (one of {', '.join([n for n in names(kind) if n == n.lower()][:8])}, ...), "
+        f"Could not interpret {kind} {identifier!r}: pass a name (one of {', '.join(_lowercase_names(kind)[:8])}, ...), "
         f"a config dict or an instance."
     )

@@ -64,14 +64,11 @@ def _leading(model):
 
 
 def _dense_layers(model):
-    """The Dense layers after an optional leading Flatten and Normalization (None if the stack has another shape)."""
-    layers = model.layers
-    if layers and type(layers[0]) is Flatten:
-        layers = layers[1:]
-    if layers and type(layers[0]) is Normalization:
-        if layers[0].invert or len(layers) < 2:
-            return None
-        layers = layers[1:]
+    """The layers after the leading Flatten and Normalization (None if the stack has another shape)."""
+    head = _leading(model)
+    layers = model.layers[len(head):]
+    if head and type(head[-1]) is Normalization and (head[-1].invert or not layers):
+        return None
     return layers
 
 
