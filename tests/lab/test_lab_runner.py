@@ -63,6 +63,17 @@ def count(db):
         return 0
 
 
+def start_and_await_first_epoch(args, out, **popen):
+    """Start ``tweaknet`` with ``args`` in a child process; return it, and its database, once the run has
+    committed its first epoch."""
+    child = subprocess.Popen(tweaknet(*args), **popen)
+    db, deadline = out / "runs.sqlite", time.monotonic() + 120
+    while count(db) < 1:
+        assert child.poll() is None and time.monotonic() < deadline, "the run ended before its first epoch"
+        time.sleep(0.01)
+    return child, db
+
+
 def test_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
     exp = tmp_path / "small.toml"
     exp.write_text(SMALL)
@@ -74,12 +85,8 @@ def test_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
 
     # One worker, so that the first trial is killed part-way through its epochs (with two workers
     # the quicker trial can finish all its epochs before the other commits its first).
-    child = subprocess.Popen(tweaknet("run", exp, "--out", b, "--jobs", 1), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-    db, deadline = b / "runs.sqlite", time.monotonic() + 120
-    while count(db) < 1:
-        assert child.poll() is None and time.monotonic() < deadline, "the run ended before its first epoch"
-        time.sleep(0.01)
+    child, db = start_and_await_first_epoch(("run", exp, "--out", b, "--jobs", 1), b, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     time.sleep(1.5)  # orphaned workers notice within 0.5 s and exit
@@ -123,12 +130,8 @@ def test_a_killed_worker_does_not_abandon_the_run(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert subprocess.run(tweaknet("run", exp, "--out", a, "--jobs", 2), capture_output=True,
                           timeout=120).returncode == 0
-    child = subprocess.Popen(tweaknet("run", exp, "--out", b, "--jobs", 2), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    db, deadline = b / "runs.sqlite", time.monotonic() + 120
-    while count(db) < 1:
-        assert child.poll() is None and time.monotonic() < deadline, "the run ended before its first epoch"
-        time.sleep(0.01)
+    child, db = start_and_await_first_epoch(("run", exp, "--out", b, "--jobs", 2), b, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)
     victims = _workers(child.pid)
     assert victims, "no worker process found"
     os.kill(victims[0], signal.SIGKILL)
@@ -140,12 +143,8 @@ def test_a_killed_worker_does_not_abandon_the_run(tmp_path):
 def test_ctrl_c_stops_the_run_and_marks_its_trials_interrupted(tmp_path):
     exp = tmp_path / "small.toml"
     exp.write_text(SMALL)
-    child = subprocess.Popen(tweaknet("run", exp, "--out", tmp_path, "--jobs", 2), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    db, deadline = tmp_path / "runs.sqlite", time.monotonic() + 120
-    while count(db) < 1:
-        assert child.poll() is None and time.monotonic() < deadline, "the run ended before its first epoch"
-        time.sleep(0.01)
+    child, db = start_and_await_first_epoch(("run", exp, "--out", tmp_path, "--jobs", 2), tmp_path,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
