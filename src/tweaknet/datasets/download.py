@@ -23,10 +23,6 @@ from .mnist import FILES
 DEFAULT_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
 
-def _check(path: Path, magic, shape, sha256) -> None:
-    read_idx(path, magic, shape, sha256)
-
-
 def download_mnist(dest, base_url: str = DEFAULT_URL, timeout: float = 60.0, log=None) -> Path:
     """Download the MNIST IDX files from ``base_url`` into ``dest``; return the folder.
 
@@ -41,7 +37,7 @@ def download_mnist(dest, base_url: str = DEFAULT_URL, timeout: float = 60.0, log
         target = dest / name
         if target.exists():
             try:
-                _check(target, magic, shape, sha256)
+                read_idx(target, magic, shape, sha256)
                 if log:
                     log(f"{target}: present and verified")
                 continue
@@ -59,7 +55,7 @@ def download_mnist(dest, base_url: str = DEFAULT_URL, timeout: float = 60.0, log
                 out.flush()
                 os.fsync(out.fileno())
             try:
-                _check(Path(tmp), magic, shape, sha256)
+                read_idx(tmp, magic, shape, sha256)
             except DataError as exc:
                 raise DataError(f"{url}: the download is not the original MNIST file: {exc}") from None
             os.chmod(tmp, 0o644)
