@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import activations as A
 from ..training.data import take
+from ..training.loop import backward
 
 SATURATION_LEVEL = 0.05     # S'(z) below 5% of its maximum: the unit passes almost no gradient
 SATURATED_UNIT_SHARE = 0.95  # a unit saturated on >= 95% of the probe samples counts as a saturated unit
@@ -95,13 +96,7 @@ def _measure(model, x, y, since):
         h = layer.forward(h, False)
     out = h
     loss = float(np.mean(model.loss.per_sample(y, out)))
-    last = model.layers[-1]
-    if model.fused_output:
-        d = last.backward_from_preactivation(model.loss.fused_backward(y, out))
-    else:
-        d = last.backward(model.loss.grad(y, out))
-    for layer in reversed(model.layers[:-1]):
-        d = layer.backward(d)
+    backward(model, y, out)
     step = next_step(model)
     offsets = _kernel_offsets(model) if step is not None else {}
     layers = []

@@ -31,20 +31,26 @@ def penalty(model, add_gradients=False) -> float:
     return total
 
 
+def backward(model, y, out) -> None:
+    """The loss's gradient for targets ``y`` and the output ``out`` of the last forward pass, back through
+    the layers in reverse (fused at the logits when the output activation is the loss's partner): the
+    layers' ``grads`` (the model's gradient buffer) hold the gradient afterwards."""
+    last = model.layers[-1]
+    if model.fused_output:
+        d = last.backward_from_preactivation(model.loss.fused_backward(y, out))
+    else:
+        d = last.backward(model.loss.grad(y, out))
+    for layer in reversed(model.layers[:-1]):
+        d = layer.backward(d)
+
+
 def train_step(model, xb, yb):
     """One optimizer step on a batch; returns (mean loss, model output before the update).
 
     The loss includes the weight penalties, as Keras reports it."""
     out = forward(model, xb, True)
-    loss = model.loss
-    value = float(np.mean(loss.per_sample(yb, out))) + penalty(model)
-    last = model.layers[-1]
-    if model.fused_output:
-        d = last.backward_from_preactivation(loss.fused_backward(yb, out))
-    else:
-        d = last.backward(loss.grad(yb, out))
-    for layer in reversed(model.layers[:-1]):
-        d = layer.backward(d)
+    value = float(np.mean(model.loss.per_sample(yb, out))) + penalty(model)
+    backward(model, yb, out)
     penalty(model, add_gradients=True)
     model.optimizer.apply(model.store.grads, model.store.params)
     return value, out
