@@ -9,13 +9,15 @@ CSVLogger(append=True) writes no second header; History records ``learning_rate`
 from __future__ import annotations
 
 import csv
+import io
+import locale
 import logging
 import os
-import tempfile
 import warnings
 
 import numpy as np
 
+from ..saving import atomic_write
 from ..validation import check_int, check_number
 from .base import Callback
 
@@ -284,28 +286,20 @@ class CSVLogger(Callback):
         self._header_written = resume and self.keys is not None
 
     def _widen(self, new_keys):
-        """Rewrite the file (atomically: a temporary file, then ``os.replace``) with ``new_keys`` as columns."""
+        """Rewrite the file atomically (``tweaknet.saving.atomic_write``) with ``new_keys`` as columns."""
         self._file.close()
         with open(self.filename, newline="") as f:
             rows = list(csv.reader(f, delimiter=self.separator))
         old = rows[0] if rows else ["epoch", *self.keys]
         header = ["epoch", *new_keys]
         where = {name: i for i, name in enumerate(old)}
-        folder = os.path.dirname(os.path.abspath(self.filename))
-        fd, tmp = tempfile.mkstemp(prefix=".csvlogger-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", newline="") as out:
-                writer = csv.writer(out, delimiter=self.separator)
-                writer.writerow(header)
-                for row in rows[1:]:
-                    writer.writerow([row[where[k]] if k in where and where[k] < len(row) else "" for k in header])
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.filename)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        text = io.StringIO(newline="")
+        writer = csv.writer(text, delimiter=self.separator)
+        writer.writerow(header)
+        for row in rows[1:]:
+            writer.writerow([row[where[k]] if k in where and where[k] < len(row) else "" for k in header])
+        # the encoding open() uses for this file elsewhere in the class
+        atomic_write(self.filename, text.getvalue().encode(locale.getpreferredencoding(False)))
         self.keys = list(new_keys)
         self._file = open(self.filename, "a", newline="")
         self._writer = csv.writer(self._file, delimiter=self.separator)

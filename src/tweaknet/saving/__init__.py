@@ -65,7 +65,7 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def _atomic_write(path, data: bytes) -> None:
+def atomic_write(path, data: bytes) -> None:
     """Write ``data`` to a temporary file in the target's folder, flush it, give it the mode a plain
     ``open(path, 'wb')`` would (the old file's mode when there is one, else ``0o666 & ~umask``),
     then rename it over ``path`` and flush the folder."""
@@ -133,7 +133,7 @@ def save_model(model, path) -> None:
             z.writestr("optimizer.safetensors",
                        _arrays({k: v for k, v in opt_state.items() if isinstance(v, np.ndarray)}))
         z.writestr("state.json", json.dumps(state))
-    _atomic_write(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
 
 
 _ENTRIES = ("config.json", "model.safetensors", "state.json", "optimizer.safetensors")
@@ -323,7 +323,7 @@ def save_weights(model, path) -> None:
     """Write the weights alone, as a safetensors file (``layer/weight`` names)."""
     named = {f"{i:04d}:{layer.name}/{name}": w for i, (layer, name, w) in enumerate(
         (layer, name, w) for layer in model.layers for name, w in zip(layer.weight_names, layer.weights))}
-    _atomic_write(path, _arrays(named))
+    atomic_write(path, _arrays(named))
 
 
 def load_weights(model, path) -> None:
