@@ -121,11 +121,15 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[np.ndarray]:
+        """The weights the optimizer updates (live arrays, Keras order); none when ``trainable=False``."""
         return [self.params[n] for n in self._weight_order if n in self.params] if self.trainable else []
 
     @property
     def non_trainable_weights(self) -> list[np.ndarray]:
-        return [w for w in self.weights if not any(w is t for t in self.trainable_weights)]
+        """The other weights (live arrays): buffers such as batch-norm moving statistics, and every weight
+        of a layer with ``trainable=False``.  ``trainable_weights + non_trainable_weights`` hold ``weights``."""
+        trainable = self.trainable_weights
+        return [w for w in self.weights if not any(w is t for t in trainable)]
 
     def __getattr__(self, name):
         """Weights by their Keras names, as live arrays: ``dense.kernel``, ``dense.bias``, ``bn.moving_mean``."""
