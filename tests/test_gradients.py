@@ -351,7 +351,7 @@ def test_model_train_step_gradient(key, rng, float64):
     assert model.fused_output == ("(fused)" in key)
     model.train_on_batch(x, y)
     (g,) = opt.seen
-    params = model.store.params
+    params = model.flat.params
 
     def f():
         out = loop.forward(model, x, True)
@@ -360,7 +360,7 @@ def test_model_train_step_gradient(key, rng, float64):
     num = numeric_grad(f, params)
     assert_grad_close(g, num, key)
     # Per-layer views hold the same numbers as the flat buffer.
-    assert np.shares_memory(model.layers[0].grads["kernel"], model.store.grads)
+    assert np.shares_memory(model.layers[0].grads["kernel"], model.flat.grads)
 
 
 def test_model_sgd_step_moves_weights_by_the_gradient(rng, float64):
@@ -371,12 +371,12 @@ def test_model_sgd_step_moves_weights_by_the_gradient(rng, float64):
     x = rng.normal(size=(10, 4))
     y = np.eye(3)[rng.integers(0, 3, size=10)]
     model.build()
-    before = model.store.params.copy()
-    params = model.store.params
+    before = model.flat.params.copy()
+    params = model.flat.params
 
     def f():
         return float(np.mean(model.loss.per_sample(y, loop.forward(model, x, True))))
 
     num = numeric_grad(f, params)
     model.train_on_batch(x, y)
-    assert_grad_close(before - model.store.params, num, "SGD(1) step")
+    assert_grad_close(before - model.flat.params, num, "SGD(1) step")

@@ -170,15 +170,15 @@ def test_saturated_fused_step_has_finite_gradients(key, dtype, rng):
     else:
         y = (z < 0).astype(float)
     assert np.abs(z).max() >= 3000
-    before = model.store.params.copy()
+    before = model.flat.params.copy()
     with warnings.catch_warnings(), np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
         warnings.simplefilter("error")
         value = model.train_on_batch(x, y)
-    g = model.store.grads
-    assert np.all(np.isfinite(g)) and np.all(np.isfinite(model.store.params))
+    g = model.flat.grads
+    assert np.all(np.isfinite(g)) and np.all(np.isfinite(model.flat.params))
     assert np.isfinite(value) and value > 10  # the loss is large (clipped at -ln 1e-7 per wrong output)...
     assert np.abs(g).max() > 0.1  # ... and so is the gradient: a saturated wrong output still learns
-    assert not np.array_equal(before, model.store.params)
+    assert not np.array_equal(before, model.flat.params)
 
 
 # -- names ----------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_set_weights_round_trip_and_copies(rng):
     got[0][...] = 0  # get_weights returns copies
     assert not np.all(model.get_weights()[0] == 0)
     # Per-layer views and the flat buffer are the same memory: set_weights reached the optimizer's buffer.
-    np.testing.assert_array_equal(model.store.params[:12].reshape(4, 3), new[0])
+    np.testing.assert_array_equal(model.flat.params[:12].reshape(4, 3), new[0])
 
 
 def test_set_weights_errors():

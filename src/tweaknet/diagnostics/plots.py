@@ -37,7 +37,7 @@ def activation_distributions(model, x, path) -> Path:
     """Histograms of every layer's pre-activations on ``x`` (inference mode)."""
     from ..training.data import take
     plt = _plt()
-    h = take(np.asarray(x), slice(None), model.store.params.dtype)
+    h = take(np.asarray(x), slice(None), model.flat.params.dtype)
     zs = []
     for layer in model.layers:
         out = layer.forward(h, False)

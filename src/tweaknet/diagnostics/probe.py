@@ -56,7 +56,7 @@ def _activation_input(layer, x_in):
 
 def _kernel_offsets(model) -> dict:
     """{layer name: (start, stop)} of each kernel in the model's flat parameter buffer."""
-    return {name[:-len("/kernel")]: seg for name, seg in zip(model.store.names, model.store.segments)
+    return {name[:-len("/kernel")]: seg for name, seg in zip(model.flat.names, model.flat.segments)
             if name.endswith("/kernel")}
 
 
@@ -74,9 +74,9 @@ def next_step(model):
     if not getattr(model.optimizer, "built", False):
         return None
     optimizer = copy.deepcopy(model.optimizer)
-    w = model.store.params.copy()
-    optimizer.apply(model.store.grads.copy(), w)
-    w -= model.store.params
+    w = model.flat.params.copy()
+    optimizer.apply(model.flat.grads.copy(), w)
+    w -= model.flat.params
     return w
 
 
@@ -89,7 +89,7 @@ def measure(model, x, y, since=None) -> dict:
 
 def _measure(model, x, y, since):
     steps = None if since is None else int(model.optimizer.iterations) - since["iterations"]
-    x = take(x, slice(None), model.store.params.dtype)
+    x = take(x, slice(None), model.flat.params.dtype)
     inputs, h = [], x
     for layer in model.layers:
         inputs.append(h)
@@ -137,4 +137,4 @@ def _measure(model, x, y, since):
             s["grad_ratio"] = (s["grad_norm"] / output_norm if output_norm > 0 or not math.isfinite(output_norm)
                                else None if s["grad_norm"] == 0 else math.inf)
     return {"loss": loss, "finite": bool(np.isfinite(loss)) and all(s["finite"] for s in layers),
-            "grad_finite": bool(np.all(np.isfinite(model.store.grads))), "steps": steps, "layers": layers}
+            "grad_finite": bool(np.all(np.isfinite(model.flat.grads))), "steps": steps, "layers": layers}

@@ -6,7 +6,7 @@ model's own flat buffers and optimizer slots.  Otherwise the readable reference 
 ``tweaknet.training.loop`` runs.  Both end with the same weights up to float round-off (the
 tests check every supported layer, activation, loss, optimizer and clipping mode), so a user
 never picks a path and never sees a difference except the time.  (One internal difference: the
-compiled path does not keep the model's gradient buffer ``model.store.grads`` up to date.)  Compiled code is cached on
+compiled path does not keep the model's gradient buffer ``model.flat.grads`` up to date.)  Compiled code is cached on
 disk (numba ``cache=True``), so only the very first run pays the compile time.
 """
 from __future__ import annotations

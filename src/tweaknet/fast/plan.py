@@ -102,7 +102,7 @@ def explain(model, batch_hooks=False) -> str | None:
             type(m) not in (M.CategoricalAccuracy, M.BinaryAccuracy) or getattr(m, "threshold", 0.5) != 0.5
             for m in model.compiled_metrics):
         return "only one categorical or binary accuracy metric (threshold 0.5) is compiled"
-    if model.store.params.dtype not in (np.float32, np.float64):
+    if model.flat.params.dtype not in (np.float32, np.float64):
         return "only float32 and float64 are compiled"
     return None
 
@@ -113,7 +113,7 @@ class EpochPlan:
     def __init__(self, model, batch_size):
         self.model, self.batch_size = model, batch_size
         layers, opt = _dense_layers(model), model.optimizer
-        dtype = model.store.params.dtype
+        dtype = model.flat.params.dtype
         n_in = layers[0].params["kernel"].shape[0]
         head = _leading(model)
         norm = head[-1] if head and type(head[-1]) is Normalization else None
@@ -176,7 +176,7 @@ class EpochPlan:
     @staticmethod
     def _segments(model, layers):
         """(layer, (start, stop), shape) of each trainable array, in the store's order."""
-        it = iter(model.store.segments)
+        it = iter(model.flat.segments)
         for layer in layers:
             for name in layer.params:
                 yield layer, next(it), layer.params[name].shape

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 
-class ParameterStore:
+class FlatParameters:
     """Packs the trainable weights of ``layers`` into ``params`` and ``grads`` (flat, same dtype)."""
 
     def __init__(self, layers):

@@ -1,6 +1,8 @@
 """``Sequential``: a stack of layers with Keras's compile / fit / evaluate / predict API."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import fast, losses, optimizers
@@ -11,13 +13,15 @@ from ..training import loop
 from ..training.data import check_batch_size, check_inputs, check_targets, split_validation, take
 from ..training.metrics import check as check_metric
 from ..training.metrics import resolve as resolve_metric
+from ..registry import register
 from ..validation import check_int
-from .parameters import ParameterStore
+from .parameters import FlatParameters
 from .summary import summary as _summary
 
 _IGNORED_COMPILE_ARGS = ("run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss")
 
 
+@register("model")
 class Sequential:
     """A linear stack of layers: ``Sequential([Dense(25, activation='tanh', input_shape=(784,)), Dense(10)])``."""
 
@@ -31,7 +35,7 @@ class Sequential:
         self._metric_ids = []
         self.stop_training = False
         self.history = None
-        self.store = None
+        self.flat = None
         self.fused_output = False
         for layer in layers or []:
             self.add(layer)
@@ -72,9 +76,16 @@ class Sequential:
             layer.needs_input_grad = True
             shape = layer.output_shape
         self.layers[0].needs_input_grad = False
-        self.store = ParameterStore(self.layers)
+        self.flat = FlatParameters(self.layers)
         self.built = True
         self._connect_optimizer()
+
+    @property
+    def store(self):
+        """Deprecated name of :attr:`flat` (the flat parameter and gradient arrays)."""
+        warnings.warn("model.store is deprecated: use model.flat (the flat parameter and gradient arrays)",
+                      DeprecationWarning, stacklevel=2)
+        return self.flat
 
     @property
     def input_shape(self):
@@ -110,9 +121,9 @@ class Sequential:
     def _connect_optimizer(self):
         if self.optimizer is None or not self.built:
             return
-        layout = [(a, b) for a, b in self.store.segments]
+        layout = [(a, b) for a, b in self.flat.segments]
         if not self.optimizer.built or self.optimizer._segments != layout:
-            self.optimizer.build(layout, self.store.size, self.store.params.dtype)
+            self.optimizer.build(layout, self.flat.size, self.flat.params.dtype)
         act = self.layers[-1].output_activation
         self.fused_output = self.loss is not None and act is not None and self.loss.can_fuse(act)
 
@@ -121,7 +132,7 @@ class Sequential:
             raise RuntimeError(f"Call model.compile(optimizer=..., loss=...) before model.{what}().")
 
     def _prepare(self, x, y, name_x="x", name_y="y"):
-        dtype = self.store.params.dtype if self.built else np.dtype(self._dtype())
+        dtype = self.flat.params.dtype if self.built else np.dtype(self._dtype())
         x = check_inputs(x, self._input_shape, dtype, name_x)
         self._ensure_built(x.shape)
         y = check_targets(y, len(x), self.loss, self.layers[-1].output_shape, dtype, name_y)
@@ -197,14 +208,14 @@ class Sequential:
         for layer in self.layers:  # inputs as the first weighted layer sees them (after Normalization)
             if layer.params:
                 break
-            seen = layer.forward(take(seen, slice(None), self.store.params.dtype), False)
+            seen = layer.forward(take(seen, slice(None), self.flat.params.dtype), False)
         return diagnose(probe.records, self.loss.name, input_findings(seen))
 
     def train_on_batch(self, x, y):
         """One optimizer step on one batch; returns the loss (and metrics, as a list) before the update."""
         self._require_compiled("train_on_batch")
         x, y = self._prepare(x, y)
-        x = take(x, slice(None), self.store.params.dtype)
+        x = take(x, slice(None), self.flat.params.dtype)
         value, out = loop.train_step(self, x, y)
         if not self.compiled_metrics:
             return value
@@ -225,14 +236,14 @@ class Sequential:
         x = check_inputs(x, self._input_shape, self._dtype())
         self._ensure_built(x.shape)
         bs = max(check_batch_size(batch_size), 256)
-        dtype = self.store.params.dtype
+        dtype = self.flat.params.dtype
         return np.concatenate([loop.forward(self, take(x, slice(i, i + bs), dtype), False)
                                for i in range(0, len(x), bs)])
 
     def __call__(self, x, training=False):
         x = check_inputs(x, self._input_shape, self._dtype())
         self._ensure_built(x.shape)
-        return loop.forward(self, take(x, slice(None), self.store.params.dtype), training)
+        return loop.forward(self, take(x, slice(None), self.flat.params.dtype), training)
 
     # -- weights ------------------------------------------------------------------------------
     def _build_if_shape_known(self):

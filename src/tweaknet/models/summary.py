@@ -25,7 +25,7 @@ def summary(model) -> str:
 
     total = model.count_params()
     trainable = sum(layer.trainable_count() for layer in model.layers)
-    item = model.store.params.dtype.itemsize
+    item = model.flat.params.dtype.itemsize
     out = [f'Model: "{model.name}"', line("┏", "┳", "┓"), row(heads, "┃"), line("┡", "╇", "┩")]
     for i, r in enumerate(rows):
         out.append(row(r))

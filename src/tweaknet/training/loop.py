@@ -52,7 +52,7 @@ def train_step(model, xb, yb):
     value = float(np.mean(model.loss.per_sample(yb, out))) + penalty(model)
     backward(model, yb, out)
     penalty(model, add_gradients=True)
-    model.optimizer.apply(model.store.grads, model.store.params)
+    model.optimizer.apply(model.flat.grads, model.flat.params)
     return value, out
 
 
@@ -72,7 +72,7 @@ def run_epoch(model, x, y, batch_size, shuffle, callbacks, compiled=None) -> dic
     loss_sum, seen = 0.0, 0
     correct = [0.0] * len(metrics)
     batch_hooks = bool(callbacks.batch_callbacks)
-    dtype = model.store.params.dtype
+    dtype = model.flat.params.dtype
     for i, idx in enumerate(batches(n, batch_size, order)):
         xb, yb = take(x, idx, dtype), y[idx]
         if batch_hooks:
@@ -100,7 +100,7 @@ def evaluate_arrays(model, x, y, batch_size) -> dict:
     metrics = model.compiled_metrics
     loss_sum, correct = 0.0, [0.0] * len(metrics)
     for idx in batches(len(x), batch_size):
-        xb, yb = take(x, idx, model.store.params.dtype), y[idx]
+        xb, yb = take(x, idx, model.flat.params.dtype), y[idx]
         out = forward(model, xb, False)
         loss_sum += float(np.sum(model.loss.per_sample(yb, out))) / int(np.prod(out.shape[1:-1], dtype=int))
         for j, m in enumerate(metrics):
