@@ -159,3 +159,19 @@ def test_activation_resolution():
     assert activations.get(activations.relu).name == "relu"
     with pytest.raises(TypeError, match="derivative"):
         activations.get(lambda x: x ** 2)
+
+
+@pytest.mark.parametrize("old,new", [("Relu", "ReLU"), ("LeakyRelu", "LeakyReLU"), ("Elu", "ELU"), ("Selu", "SELU")])
+def test_renamed_classes_keep_their_old_names_with_a_warning(old, new):
+    with pytest.warns(DeprecationWarning, match=new):
+        cls = getattr(activations, old)
+    assert cls is getattr(activations, new)
+    # config dicts written before the rename (saved models, lab specs) still resolve, to the new class
+    assert type(activations.get({"class_name": old, "config": {}})) is cls
+    assert activations.serialize(cls()) == cls().name
+
+
+def test_serialize_gives_a_config_for_non_default_arguments():
+    config = activations.serialize(activations.LeakyReLU(0.1))
+    assert config == {"class_name": "LeakyReLU", "config": {"negative_slope": 0.1}}
+    assert activations.get(config).negative_slope == 0.1

@@ -76,17 +76,17 @@ def test_registry_lists_the_book_techniques():
 
 # -- activations ---------------------------------------------------------------------------------
 EXTRA_ACTIVATIONS = [
-    activations.Relu(negative_slope=0.1, max_value=1.5, threshold=0.3),
-    activations.Relu(max_value=1.0),
-    activations.LeakyRelu(negative_slope=0.01),
-    activations.Elu(alpha=0.5),
+    activations.ReLU(negative_slope=0.1, max_value=1.5, threshold=0.3),
+    activations.ReLU(max_value=1.0),
+    activations.LeakyReLU(negative_slope=0.01),
+    activations.ELU(alpha=0.5),
     activations.Softmax(axis=0),
 ]
 
 
 def _check_activation(act, rng):
     x = away_from_kinks(rng, (6, 5))
-    # Relu with threshold/max_value has kinks there too: keep clear of them.
+    # ReLU with threshold/max_value has kinks there too: keep clear of them.
     for kink in (getattr(act, "threshold", None), getattr(act, "max_value", None)):
         if kink:
             x = np.where(np.abs(x - kink) < 0.05, x + 0.1, x)
@@ -119,7 +119,7 @@ def test_activation_derivative_helper(name, rng, float64):
 def make_targets(loss, shape, rng, kind="hard"):
     """Labels suited to ``loss`` for predictions of ``shape`` (hard labels or soft ones)."""
     c = shape[-1]
-    if getattr(loss, "_integer_targets", False):
+    if getattr(loss, "integer_targets", False):
         return rng.integers(0, c, size=shape[:-1])
     if isinstance(loss, losses.CategoricalCrossentropy):
         if kind == "soft":  # a distribution over classes (rows sum to 1)

@@ -10,7 +10,7 @@ import pytest
 
 import tweaknet
 from tweaknet import layers as L
-from tweaknet.training import metrics as M
+from tweaknet import metrics as M
 
 
 def book_model(**first_kwargs):
@@ -458,7 +458,7 @@ def test_error_unknown_metric_name_at_compile():
         model.compile(optimizer="sgd", loss="mse", metrics=[3])
     with pytest.raises(ValueError) as info:
         L.Dense(2, activation="rellu")
-    assert "'Elu'" not in str(info.value) and "'relu'" in str(info.value)  # snake_case names only
+    assert "'ELU'" not in str(info.value) and "'relu'" in str(info.value)  # snake_case names only
 
 
 def test_error_non_numeric_data():
@@ -623,3 +623,55 @@ def test_keras_attributes_of_layers_and_building_at_construction():
     assert leaky.negative_slope == 0.3 and L.ELU(alpha=0.5).alpha == 0.5 and L.Softmax().axis == -1
     with pytest.raises(AttributeError, match="no attribute 'kernal'"):
         dense.kernal
+
+
+def test_model_flat_holds_the_parameter_arrays_and_store_is_its_deprecated_name():
+    model = tweaknet.Sequential([L.Dense(3, input_shape=(4,)), L.Dense(2)])
+    assert model.flat.size == model.count_params() == 4 * 3 + 3 + 3 * 2 + 2
+    assert np.shares_memory(model.layers[1].params["kernel"], model.flat.params)
+    with pytest.warns(DeprecationWarning, match="model.flat"):
+        assert model.store is model.flat
+
+
+def test_preactivation_is_public_for_dense_and_activation_layers():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    dense, act, flat = L.Dense(3, activation="tanh"), L.Activation("relu"), L.Flatten()
+    model = tweaknet.Sequential([tweaknet.Input((4,)), dense, act, flat])
+    assert dense.preactivation is None and flat.preactivation is None  # before any forward pass, or no activation
+    model(x)
+    np.testing.assert_allclose(dense.preactivation, x @ dense.kernel + dense.bias, rtol=1e-6)
+    np.testing.assert_array_equal(act.preactivation, np.tanh(dense.preactivation))
+    assert flat.preactivation is None
+
+
+def test_fit_gives_callbacks_the_training_arrays_after_validation_split():
+    seen = {}
+
+    class Peek(tweaknet.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["data"] = self.params["training_data"]
+
+    x = np.arange(40, dtype=np.float32).reshape(10, 4)
+    y = np.ones((10, 1), dtype=np.float32)
+    model = tweaknet.Sequential([L.Dense(1, input_shape=(4,))])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, epochs=1, verbose=0, validation_split=0.2, callbacks=[Peek()])
+    np.testing.assert_array_equal(seen["data"][0], x[:8])
+    np.testing.assert_array_equal(seen["data"][1], y[:8])
+
+
+def test_sparse_and_one_hot_categorical_crossentropy_share_one_definition():
+    from tweaknet import losses
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((6, 5))
+    labels = rng.integers(0, 5, 6)
+    onehot = np.eye(5)[labels]
+    for from_logits in (False, True):
+        out = logits if from_logits else np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+        sparse = losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+        dense = losses.CategoricalCrossentropy(from_logits=from_logits)
+        assert isinstance(sparse, losses.ClassCrossentropy) and isinstance(dense, losses.ClassCrossentropy)
+        np.testing.assert_array_equal(sparse.per_sample(labels, out), dense.per_sample(onehot, out))
+        np.testing.assert_array_equal(sparse.grad(labels, out), dense.grad(onehot, out))
+        np.testing.assert_array_equal(sparse.fused_backward(labels, out), dense.fused_backward(onehot, out))

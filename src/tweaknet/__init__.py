@@ -2,15 +2,24 @@
 
 ``import tweaknet as keras`` runs the book's Keras code.
 """
-from . import activations, callbacks, config, initializers, layers, losses, models, optimizers, regularizers, utils
+from . import (activations, callbacks, config, initializers, layers, losses, metrics, models, optimizers,
+               regularizers, utils)
+from . import diagnostics
 from .layers import Input
 from .models import Sequential
+
+# Diagnosis depends on models, never the reverse: the conveniences a user reaches through the model and the
+# callbacks module are wired here, at the root, which may import every package.
+Sequential.diagnose = diagnostics.diagnose_model
+Sequential.diagnostics_callback = diagnostics.Diagnostics
+callbacks.Diagnostics = diagnostics.Diagnostics
+callbacks.__all__.append("Diagnostics")
 
 backend = config  # keras.backend.floatx() and friends
 
 __version__ = "0.1.0"
-__all__ = ["Sequential", "Input", "activations", "callbacks", "config", "initializers", "layers", "losses",
-           "models", "optimizers", "regularizers", "utils", "datasets"]
+__all__ = ["Sequential", "Input", "activations", "callbacks", "config", "diagnostics", "initializers", "layers", "losses",
+           "metrics", "models", "optimizers", "regularizers", "utils", "datasets"]
 
 
 def __getattr__(name):

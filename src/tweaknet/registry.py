@@ -14,7 +14,8 @@ from typing import Any, Callable
 _REGISTRY: dict[str, dict[str, Any]] = {}
 
 
-def _snake(name: str) -> str:
+def snake_case(name: str) -> str:
+    """``LeakyReLU`` -> ``leaky_re_lu``, ``GlorotUniform`` -> ``glorot_uniform`` (Keras's automatic names)."""
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
 
@@ -27,9 +28,9 @@ def register(kind: str, *names: str) -> Callable:
         own = getattr(obj, "__name__", None) or type(obj).__name__
         # The class name and the given names; the snake_case form only when no name is given
         # (so 'RMSprop' registers 'rmsprop', not also 'rm_sprop').
-        for key in {own, *(names or (_snake(own),))}:
+        for key in {own, *(names or (snake_case(own),))}:
             table[key] = obj
-        obj._registry_name = names[0] if names else _snake(own)
+        obj._registry_name = names[0] if names else snake_case(own)
         return obj
 
     return deco
@@ -41,7 +42,7 @@ def names(kind: str) -> list[str]:
 
 
 def _lowercase_names(kind: str) -> list[str]:
-    """The names to offer a user: the lowercase ones (``'relu'``, not also the class name ``'Relu'``)."""
+    """The names to offer a user: the lowercase ones (``'relu'``, not also the class name ``'ReLU'``)."""
     return [n for n in names(kind) if n == n.lower()]
 
 

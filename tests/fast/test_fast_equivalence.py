@@ -175,6 +175,50 @@ def test_progress_reports_in_chunks_without_changing_the_numbers():
     assert [seen for seen, _ in calls] == [8192, 16384] * 2 and all(np.isfinite(v) for _, v in calls)
 
 
+@pytest.mark.parametrize("batch_size, progress_steps", [(1, None), (32, None), (7, 300)])
+def test_both_paths_report_progress_by_one_rule(batch_size, progress_steps):
+    """One progress rule for the compiled and the reference path: every PROGRESS_SAMPLES samples (whole
+    batches), never after an epoch's last step; a callback with ``progress_steps = N`` hears exactly at the
+    multiples of N optimizer steps instead."""
+    from tweaknet.callbacks.base import PROGRESS_SAMPLES
+    rng = np.random.default_rng(9)
+    n = 20000
+    x = rng.standard_normal((n, 12)).astype(np.float32)
+    y = tn.utils.to_categorical(rng.integers(0, 4, n), 4)
+
+    class Progress(tn.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.progress_steps, self.calls = progress_steps, []
+
+        def on_progress(self, seen, logs=None):
+            self.calls.append((self.model.optimizer.iterations, seen))
+
+    calls = []
+    for reference in (True, False):
+        tn.utils.set_random_seed(8)
+        model = _mlp("relu")()
+        model.compile(optimizer=tn.optimizers.Adam(0.001), loss="categorical_crossentropy")
+        probe = Progress()
+        if reference:
+            with fast.reference_only():
+                model.fit(x, y, batch_size=batch_size, epochs=2, verbose=0, callbacks=[probe])
+        else:
+            model.fit(x, y, batch_size=batch_size, epochs=2, verbose=0, callbacks=[probe])
+        calls.append(probe.calls)
+    steps = -(-n // batch_size)
+    every = max(1, PROGRESS_SAMPLES // batch_size)
+    expected = []
+    for epoch in range(2):
+        for k in range(1, steps + 1):
+            t = epoch * steps + k
+            due = t % progress_steps == 0 if progress_steps else (k % every == 0 and k < steps)
+            if due:
+                expected.append((t, min(k * batch_size, n)))
+    assert calls[0] == expected
+    assert calls[1] == expected
+
+
 def test_live_progress_bar_on_a_terminal_keeps_the_compiled_path(monkeypatch):
     import io
 

@@ -26,7 +26,7 @@ def _data(n=48, seed=0):
 def _every_layer():
     norm = L.Normalization(axis=-1, input_shape=(8,))
     norm.adapt(_data()[0])
-    return tn.Sequential([norm, L.Dense(12, activation=tn.activations.LeakyRelu(0.1)), L.BatchNormalization(momentum=0.9),
+    return tn.Sequential([norm, L.Dense(12, activation=tn.activations.LeakyReLU(0.1)), L.BatchNormalization(momentum=0.9),
                           L.Activation("tanh"), L.Dense(12), L.LeakyReLU(0.2), L.ELU(0.5), L.ReLU(max_value=6.0),
                           L.Dense(12, kernel_initializer=tn.initializers.RandomUniform(-0.1, 0.1),
                                   kernel_regularizer=tn.regularizers.l2(0.001)), L.Dropout(0.2), L.GaussianNoise(0.1),
@@ -145,7 +145,7 @@ def test_a_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
     path = _saved(tmp_path)
     before = path.read_bytes()
     model = load_model(path)
-    import tweaknet.saving as saving
+    import tweaknet.saving.atomic as saving
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
@@ -460,7 +460,7 @@ def test_saved_files_get_the_mode_of_a_plain_write(tmp_path, umask):
 
 @posix_only
 def test_overwriting_keeps_the_files_mode_and_flushes_the_folder(tmp_path, monkeypatch):
-    import tweaknet.saving as saving
+    import tweaknet.saving.atomic as saving
     model = tn.Sequential([L.Dense(3, input_shape=(8,))])
     model.build()
     path = tmp_path / "m.tweaknet"

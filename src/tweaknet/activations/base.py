@@ -75,6 +75,14 @@ def get(identifier) -> Activation:
     return obj
 
 
+def serialize(activation: Activation):
+    """An activation as its name, or as a config dict when it has non-default arguments (layers' configs)."""
+    config = activation.get_config()
+    if config == type(activation)().get_config():
+        return activation.name
+    return {"class_name": type(activation).__name__, "config": config}
+
+
 def exported(obj: Activation, fn):
     """Attach the activation object to its module-level function so ``get(fn)`` finds it."""
     fn.activation_object = obj

@@ -13,8 +13,8 @@ from .base import Activation, exported
 from .s_shaped import stable_sigmoid
 
 
-@register("activation", "relu")
-class Relu(Activation):
+@register("activation", "relu", "Relu")  # Relu: the class name before 0.2 (saved files)
+class ReLU(Activation):
     """Rectified linear unit ``max(x, 0)`` (Glorot, Bordes & Bengio 2011).
 
     Keras's optional arguments: ``negative_slope`` (0.0), ``max_value`` (None), ``threshold`` (0.0):
@@ -26,17 +26,19 @@ class Relu(Activation):
         self.max_value = check_number("max_value", max_value, low=0, allow_none=True)
         self.threshold = check_number("threshold", threshold)
 
-    def _plain(self):
+    @property
+    def is_plain(self) -> bool:
+        """True for plain ``max(x, 0)`` (no ``negative_slope``, ``max_value`` or ``threshold``)."""
         return self.negative_slope == 0.0 and self.max_value is None and self.threshold == 0.0
 
     def __call__(self, x):
-        if self._plain():
+        if self.is_plain:
             return np.maximum(x, 0.0).astype(np.result_type(x, np.float32), copy=False)
         y = np.where(x > self.threshold, x, self.negative_slope * (x - self.threshold))
         return y if self.max_value is None else np.minimum(y, self.max_value)
 
     def backward(self, x, y, dy):
-        if self._plain():
+        if self.is_plain:
             return dy * (x > 0)
         slope = np.where(x > self.threshold, 1.0, self.negative_slope)
         if self.max_value is not None:
@@ -47,8 +49,8 @@ class Relu(Activation):
         return {"negative_slope": self.negative_slope, "max_value": self.max_value, "threshold": self.threshold}
 
 
-@register("activation", "leaky_relu")
-class LeakyRelu(Activation):
+@register("activation", "leaky_relu", "LeakyRelu")  # LeakyRelu: the class name before 0.2 (saved files)
+class LeakyReLU(Activation):
     """Leaky ReLU ``x if x > 0 else negative_slope * x`` (Maas et al. 2013; Xu et al. 2015).
 
     Keras's function default ``negative_slope`` is 0.2, its ``LeakyReLU`` layer's is 0.3;
@@ -68,8 +70,8 @@ class LeakyRelu(Activation):
         return {"negative_slope": self.negative_slope}
 
 
-@register("activation", "elu")
-class Elu(Activation):
+@register("activation", "elu", "Elu")  # Elu: the class name before 0.2 (saved files)
+class ELU(Activation):
     """Exponential linear unit ``x if x > 0 else alpha (e^x - 1)`` (Clevert et al. 2016); alpha=1.0.
 
     Derivative ``1`` for x > 0, ``alpha e^x = y + alpha`` otherwise.  ``expm1`` on ``min(x, 0)``
@@ -90,8 +92,8 @@ class Elu(Activation):
         return {"alpha": self.alpha}
 
 
-@register("activation", "selu")
-class Selu(Activation):
+@register("activation", "selu", "Selu")  # Selu: the class name before 0.2 (saved files)
+class SELU(Activation):
     """Scaled ELU ``scale * elu(x, alpha)`` with alpha=1.67326324, scale=1.05070098 (Klambauer et al. 2017)."""
 
     alpha = 1.6732632423543772848170429916717
@@ -117,21 +119,21 @@ class Softplus(Activation):
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """ReLU, with Keras's optional arguments; see :class:`Relu`."""
-    return Relu(negative_slope, max_value, threshold)(np.asarray(x))
+    """ReLU, with Keras's optional arguments; see :class:`ReLU`."""
+    return ReLU(negative_slope, max_value, threshold)(np.asarray(x))
 
 
 def leaky_relu(x, negative_slope=0.2):
-    """Leaky ReLU; see :class:`LeakyRelu`."""
-    return LeakyRelu(negative_slope)(np.asarray(x))
+    """Leaky ReLU; see :class:`LeakyReLU`."""
+    return LeakyReLU(negative_slope)(np.asarray(x))
 
 
 def elu(x, alpha=1.0):
-    """ELU; see :class:`Elu`."""
-    return Elu(alpha)(np.asarray(x))
+    """ELU; see :class:`ELU`."""
+    return ELU(alpha)(np.asarray(x))
 
 
-relu, leaky_relu, elu = exported(Relu(), relu), exported(LeakyRelu(), leaky_relu), exported(Elu(), elu)
-selu = exported(Selu(), lambda x: Selu()(np.asarray(x)))
+relu, leaky_relu, elu = exported(ReLU(), relu), exported(LeakyReLU(), leaky_relu), exported(ELU(), elu)
+selu = exported(SELU(), lambda x: SELU()(np.asarray(x)))
 softplus = exported(Softplus(), lambda x: Softplus()(np.asarray(x)))
-selu.__doc__, softplus.__doc__ = Selu.__doc__, Softplus.__doc__
+selu.__doc__, softplus.__doc__ = SELU.__doc__, Softplus.__doc__

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import math
 
+#: The one progress rule of both training paths: callbacks with ``on_progress`` hear from a running epoch
+#: after every ``PROGRESS_SAMPLES`` samples (rounded down to whole batches, at least one batch), and those
+#: with ``progress_steps = N`` also whenever the optimizer's step count reaches a multiple of N.
+PROGRESS_SAMPLES = 8192
+
 
 class Callback:
     """Base class.  ``self.model`` is set before training starts."""
@@ -58,6 +63,11 @@ class CallbackList:
         self.progress_steps = math.gcd(*[int(cb.progress_steps) for cb in self.progress_callbacks
                                          if cb.progress_steps]) or None
         self._model, self._progress_done = model, {}
+
+    def progress_every(self, batch_size) -> int | None:
+        """Steps between two progress reports within an epoch (``PROGRESS_SAMPLES`` samples), or None
+        when no callback listens to ``on_progress``."""
+        return max(1, PROGRESS_SAMPLES // batch_size) if self.progress_callbacks else None
 
     def on_progress(self, seen, logs=None):
         """Progress between chunks of an epoch: every call for a plain progress callback; for one with

@@ -40,11 +40,9 @@ def activation_distributions(model, x, path) -> Path:
     h = take(np.asarray(x), slice(None), model.flat.params.dtype)
     zs = []
     for layer in model.layers:
-        out = layer.forward(h, False)
-        act = getattr(layer, "output_activation", None)
-        if act is not None:
-            zs.append((f"{layer.name} ({act.name})", getattr(layer, "_z", h) if hasattr(layer, "units") else h))
-        h = out
+        h = layer.forward(h, False)
+        if layer.output_activation is not None:
+            zs.append((f"{layer.name} ({layer.output_activation.name})", layer.preactivation))
     fig, axes = plt.subplots(1, len(zs), figsize=(3.2 * len(zs), 3), squeeze=False)
     for ax, (title, z) in zip(axes[0], zs):
         ax.hist(np.ravel(z), bins=60, color="tab:blue")
@@ -59,8 +57,8 @@ def activation_figures(out_dir) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     z = np.linspace(-4, 4, 801)
-    functions = [("tanh", A.Tanh()), ("sigmoid", A.Sigmoid()), ("relu", A.Relu()), ("leaky_relu", A.LeakyRelu(0.2)),
-                 ("softplus", A.Softplus()), ("elu", A.Elu())]
+    functions = [("tanh", A.Tanh()), ("sigmoid", A.Sigmoid()), ("relu", A.ReLU()), ("leaky_relu", A.LeakyReLU(0.2)),
+                 ("softplus", A.Softplus()), ("elu", A.ELU())]
     written = []
     fig, axes = plt.subplots(2, 4, figsize=(14, 6))
     for ax, (name, f) in zip(axes.flat, functions):

@@ -45,13 +45,10 @@ SATURATION_LEVEL = 0.05     # S'(z) below 5% of its maximum: the unit passes alm
 SATURATED_UNIT_SHARE = 0.95  # a unit saturated on >= 95% of the probe samples counts as a saturated unit
 
 
-def _activation_input(layer, x_in):
-    """(pre-activation z, activation) of a layer that applies one, else None."""
-    act = getattr(layer, "output_activation", None)
-    if act is None:
-        return None
-    z = getattr(layer, "_z", None) if hasattr(layer, "units") else x_in
-    return z, act
+def _activation_input(layer):
+    """(pre-activation z, activation) of a layer that applied one in the last forward pass, else None."""
+    act, z = layer.output_activation, layer.preactivation
+    return None if act is None or z is None else (z, act)
 
 
 def _kernel_offsets(model) -> dict:
@@ -90,18 +87,16 @@ def measure(model, x, y, since=None) -> dict:
 def _measure(model, x, y, since):
     steps = None if since is None else int(model.optimizer.iterations) - since["iterations"]
     x = take(x, slice(None), model.flat.params.dtype)
-    inputs, h = [], x
+    out = x
     for layer in model.layers:
-        inputs.append(h)
-        h = layer.forward(h, False)
-    out = h
+        out = layer.forward(out, False)
     loss = float(np.mean(model.loss.per_sample(y, out)))
     backward(model, y, out)
     step = next_step(model)
     offsets = _kernel_offsets(model) if step is not None else {}
     layers = []
-    for layer, x_in in zip(model.layers, inputs):
-        found = _activation_input(layer, x_in)
+    for layer in model.layers:
+        found = _activation_input(layer)
         if found is None:
             continue
         z, act = found
@@ -114,7 +109,7 @@ def _measure(model, x, y, since):
             low = act.derivative(z) < SATURATION_LEVEL * act.max_derivative
             stats["saturated"] = float(np.mean(low))
             stats["saturated_units"] = float(np.mean(np.mean(low, axis=0) >= SATURATED_UNIT_SHARE))
-        if isinstance(act, A.Relu) and act.negative_slope == 0.0:
+        if isinstance(act, A.ReLU) and act.negative_slope == 0.0:
             stats["dead"] = float(np.mean(np.all(z <= act.threshold, axis=0)))
         if "kernel" in layer.params:
             g, w = layer.grads["kernel"], layer.params["kernel"]

@@ -75,9 +75,10 @@ def explain(model, batch_hooks=False):
     return _explain(model, batch_hooks)
 
 
-def epoch_runner(model, batch_size, batch_hooks):
-    """An ``EpochPlan`` for the model, or None when the reference path must run."""
-    if _disabled or explain(model, batch_hooks) is not None:
+def epoch_runner(model, batch_size, callbacks):
+    """An ``EpochPlan`` for the model (``run(x, y, order, callbacks)``, as the reference path's
+    ``ReferenceEpoch``), or None when the reference path must run."""
+    if _disabled or explain(model, bool(callbacks.batch_callbacks)) is not None:
         return None
     from .plan import EpochPlan
     return EpochPlan(model, batch_size)

@@ -17,9 +17,9 @@ from .. import activations as A
 from .. import losses as Lo
 from .. import optimizers as O
 from ..layers import Dense, Flatten, Normalization
-from ..training import metrics as M
+from .. import metrics as M
 
-_ACT = {A.Linear: 0, A.Sigmoid: 1, A.Tanh: 2, A.Relu: 3, A.LeakyRelu: 4, A.Elu: 5, A.Selu: 6, A.Softplus: 7,
+_ACT = {A.Linear: 0, A.Sigmoid: 1, A.Tanh: 2, A.ReLU: 3, A.LeakyReLU: 4, A.ELU: 5, A.SELU: 6, A.Softplus: 7,
         A.Softmax: 8}
 
 
@@ -27,7 +27,7 @@ def _activation_code(act, last):
     code = _ACT.get(type(act))
     if code is None:
         return None, 0.0, f"activation {act!r} has no compiled kernel"
-    if code == 3 and not act._plain():
+    if code == 3 and not act.is_plain:
         return None, 0.0, "relu with max_value/threshold/negative_slope has no compiled kernel"
     if code == 8 and (not last or act.axis != -1):
         return None, 0.0, "softmax is compiled only as the output activation"
@@ -181,25 +181,24 @@ class EpochPlan:
             for name in layer.params:
                 yield layer, next(it), layer.params[name].shape
 
-    def _boundaries(self, n, progress, chunk_samples, progress_steps):
-        """Sample offsets where the epoch's chunks end: every ``chunk_samples`` (whole batches) and, with
-        ``progress_steps``, wherever the optimizer's step count reaches a multiple of it."""
-        if progress is None:
+    def _boundaries(self, n, every, progress_steps):
+        """Sample offsets where the epoch's chunks end: every ``every`` steps and, with ``progress_steps``,
+        wherever the optimizer's step count reaches a multiple of it."""
+        if every is None:
             return [n]
         bs, steps = self.batch_size, -(-n // self.batch_size)
-        ends = set(range(max(1, chunk_samples // bs), steps, max(1, chunk_samples // bs)))
+        ends = set(range(every, steps, every))
         if progress_steps:
             first = (-self.model.optimizer.iterations) % progress_steps or progress_steps
             ends.update(range(first, steps + 1, progress_steps))
         return sorted(min(e * bs, n) for e in ends if 0 < e <= steps) + ([n] if steps not in ends else [])
 
-    def run(self, x, y, order, progress=None, chunk_samples=8192, progress_steps=None):
-        """Train one epoch in compiled code; return the epoch logs.
+    def run(self, x, y, order, callbacks):
+        """Train one epoch on the samples in ``order`` in compiled code; return the epoch logs.
 
-        With ``progress``, the epoch runs in chunks of about ``chunk_samples`` samples (whole batches) and
-        ``progress(seen, logs)`` is called between them (and, with ``progress_steps``, also after every step
-        that brings the optimizer's step count to a multiple of it): the same steps in the same order, so the
-        same numbers.
+        With progress callbacks, the epoch runs in chunks that end where ``callbacks.on_progress`` is due (the
+        rule of ``callbacks.progress_every`` and ``callbacks.progress_steps``, the reference path's) and calls
+        it between them: the same steps in the same order, so the same numbers.
         """
         from ..config import epsilon
         from .kernels import train_epoch
@@ -208,7 +207,8 @@ class EpochPlan:
         if self.flatten:
             x = x.reshape(n, -1)    # a view for contiguous inputs: the rows the Flatten layer would give
         order = np.ascontiguousarray(order, dtype=np.int64)
-        ends = self._boundaries(n, progress, chunk_samples, progress_steps)
+        every, progress_steps = callbacks.progress_every(self.batch_size), callbacks.progress_steps
+        ends = self._boundaries(n, every, progress_steps)
         state = np.array([getattr(opt, "u_product", 1.0)], dtype=np.float64)
         for array, transposed in self._kernels:
             transposed[...] = array.T
@@ -229,8 +229,8 @@ class EpochPlan:
             loss_sum += part_loss
             correct += part_correct
             self._publish(state)  # callbacks between chunks see the weights and slots trained so far
-            if progress is not None and (stop < n or (progress_steps and opt.iterations % progress_steps == 0)):
-                progress(stop, self._logs(loss_sum, correct, stop))
+            if every is not None and (stop < n or (progress_steps and opt.iterations % progress_steps == 0)):
+                callbacks.on_progress(stop, self._logs(loss_sum, correct, stop))
                 for array, transposed in self._kernels:  # a callback may have set weights
                     transposed[...] = array.T
                 if hasattr(opt, "u_product"):

@@ -24,6 +24,10 @@ class Activation(Layer):
     def output_activation(self):
         return self.activation
 
+    @property
+    def preactivation(self):
+        return self.__dict__.get("_x")
+
     def forward(self, x, training=False):
         self._x = x
         self._y = y = self.activation(x)
@@ -43,15 +47,7 @@ class Activation(Layer):
         return super().__getattr__(name)
 
     def get_config(self):
-        return super().get_config() | {"activation": _serialize(self.activation)}
-
-
-def _serialize(activation):
-    """An activation as its name, or as a config dict when it has non-default arguments."""
-    config = activation.get_config()
-    if config == type(activation)().get_config():
-        return activation.name
-    return {"class_name": type(activation).__name__, "config": config}
+        return super().get_config() | {"activation": activations.serialize(self.activation)}
 
 
 def _own_config(layer, **args):
@@ -63,7 +59,7 @@ class ReLU(Activation):
     """ReLU layer with Keras's arguments ``max_value=None, negative_slope=0.0, threshold=0.0``."""
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
-        super().__init__(activations.Relu(negative_slope, max_value, threshold), **kwargs)
+        super().__init__(activations.ReLU(negative_slope, max_value, threshold), **kwargs)
 
     def get_config(self):
         a = self.activation
@@ -78,7 +74,7 @@ class LeakyReLU(Activation):
         if "alpha" in kwargs:
             warnings.warn("LeakyReLU's `alpha` is deprecated; use `negative_slope`.", DeprecationWarning, 2)
             negative_slope = kwargs.pop("alpha")
-        super().__init__(activations.LeakyRelu(negative_slope), **kwargs)
+        super().__init__(activations.LeakyReLU(negative_slope), **kwargs)
 
     def get_config(self):
         return _own_config(self, negative_slope=self.activation.negative_slope)
@@ -89,7 +85,7 @@ class ELU(Activation):
     """ELU layer, ``alpha=1.0``."""
 
     def __init__(self, alpha=1.0, **kwargs):
-        super().__init__(activations.Elu(alpha), **kwargs)
+        super().__init__(activations.ELU(alpha), **kwargs)
 
     def get_config(self):
         return _own_config(self, alpha=self.activation.alpha)

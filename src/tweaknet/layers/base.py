@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import config
 from ..initializers import get as get_initializer
-from ..registry import _snake
+from ..registry import snake_case
 
 _NAME_COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
 
@@ -52,7 +52,7 @@ class Layer:
             close = difflib.get_close_matches(bad, valid, n=1)
             raise TypeError(f"{type(self).__name__} got an unexpected argument {bad!r}."
                             + (f" Did you mean {close[0]!r}?" if close else ""))
-        self.name = name or unique_name(_snake(type(self).__name__))
+        self.name = name or unique_name(snake_case(type(self).__name__))
         if input_dim is not None and input_shape is None:
             input_shape = (int(input_dim),)
         self.input_shape_arg = tuple(input_shape) if input_shape is not None else None
@@ -95,6 +95,13 @@ class Layer:
 
     #: The activation at this layer's output, if any (the model fuses it with a matching loss).
     output_activation = None
+
+    @property
+    def preactivation(self) -> np.ndarray | None:
+        """The input of :attr:`output_activation` in the last forward pass (``z`` for ``Dense``, the layer's
+        input for an activation layer); None for a layer without one or before any forward pass.
+        Diagnostics read it to measure saturated and dead units."""
+        return None
 
     def backward_from_preactivation(self, dz: np.ndarray) -> np.ndarray | None:
         """Backward from the gradient at the output activation's input (used by the fused loss)."""

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import activations
 from ..activations import get as get_activation
 from ..registry import register
 from ..validation import check_int
-from .activation import _serialize
 from .base import Layer
 
 
@@ -57,6 +57,10 @@ class Dense(Layer):
     def output_activation(self):
         return self.activation
 
+    @property
+    def preactivation(self):
+        return self.__dict__.get("_z")
+
     def forward(self, x, training=False):
         self._x = x
         z = x @ self.params["kernel"]
@@ -84,7 +88,7 @@ class Dense(Layer):
         def ser(init):
             return init if isinstance(init, str) else {"class_name": type(init).__name__, "config": init.get_config()}
         return super().get_config() | {
-            "units": self.units, "activation": _serialize(self.activation), "use_bias": self.use_bias,
+            "units": self.units, "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
             "kernel_initializer": ser(self.kernel_initializer), "bias_initializer": ser(self.bias_initializer),
             **{f"{name}_regularizer": {"class_name": type(r).__name__, "config": r.get_config()}
                for name, r in self.regularizers.items()}}

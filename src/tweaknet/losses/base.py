@@ -65,10 +65,11 @@ class Loss:
     # -- Keras API ---------------------------------------------------------------------------
     def __call__(self, y_true, y_pred):
         y_pred = np.asarray(y_pred)
-        y_true = np.asarray(y_true, dtype=y_pred.dtype) if not self._integer_targets else np.asarray(y_true)
+        y_true = np.asarray(y_true, dtype=y_pred.dtype) if not self.integer_targets else np.asarray(y_true)
         return self.per_sample(y_true, y_pred).mean()
 
-    _integer_targets = False
+    #: True when the targets are integer class labels (sparse losses), not arrays shaped like the output.
+    integer_targets = False
 
     def get_config(self):
         return {"from_logits": self.from_logits, "name": self.name}

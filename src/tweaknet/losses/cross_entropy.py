@@ -64,17 +64,24 @@ class BinaryCrossentropy(Loss):
         return (y_pred - y_true) * self._scale(y_pred)
 
 
-@register("loss", "categorical_crossentropy", "cce")
-class CategoricalCrossentropy(Loss):
-    """``L = -sum_j y_j ln y_hat_j`` per sample, averaged over samples (labels one-hot or distributions).
+class ClassCrossentropy(Loss):
+    """The cross-entropy over the classes of the last axis, written once for its two label forms: targets
+    are rows (one-hot or distributions) after :meth:`rows`, which ``SparseCategoricalCrossentropy``
+    overrides to expand integer labels.
 
-    From logits: ``-sum_j y_j log_softmax(z)_j``.  Fused with a softmax output:
+    ``L = -sum_j y_j ln y_hat_j`` per sample, averaged over samples.  From logits:
+    ``-sum_j y_j log_softmax(z)_j``.  Fused with a softmax output:
     ``dL/dz = (y_hat sum_j y_j - y) / M``, which is ``(y_hat - y) / M`` for one-hot labels.
     """
 
     fuses_with = Softmax
 
+    def rows(self, y_true, y_pred):
+        """The targets as rows of the output's shape."""
+        return y_true
+
     def per_sample(self, y_true, y_pred):
+        y_true = self.rows(y_true, y_pred)
         if self.from_logits:
             return -np.sum(y_true * _log_softmax(y_pred), axis=-1)
         eps = config.epsilon()
@@ -82,6 +89,7 @@ class CategoricalCrossentropy(Loss):
         return -np.sum(y_true * np.log(p), axis=-1)
 
     def grad(self, y_true, y_pred):
+        y_true = self.rows(y_true, y_pred)
         M = count(y_pred.shape[:-1])
         if self.from_logits:
             return (_softmax(y_pred) * np.sum(y_true, axis=-1, keepdims=True) - y_true) / M
@@ -93,30 +101,27 @@ class CategoricalCrossentropy(Loss):
         return (dq - np.sum(dq * q, axis=-1, keepdims=True)) / (s * M)
 
     def fused_backward(self, y_true, y_pred):
+        y_true = self.rows(y_true, y_pred)
         return (y_pred * np.sum(y_true, axis=-1, keepdims=True) - y_true) / count(y_pred.shape[:-1])
 
 
+@register("loss", "categorical_crossentropy", "cce")
+class CategoricalCrossentropy(ClassCrossentropy):
+    """Categorical cross-entropy with one-hot labels (or distributions) of the output's shape; see
+    :class:`ClassCrossentropy` for the formula and its fused gradient."""
+
+
 @register("loss", "sparse_categorical_crossentropy", "scce")
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(ClassCrossentropy):
     """Categorical cross-entropy with integer labels of shape (N,) or (N, 1) instead of one-hot rows."""
 
-    fuses_with = Softmax
-    _integer_targets = True
+    integer_targets = True
 
-    def _onehot(self, y_true, y_pred):
+    def rows(self, y_true, y_pred):
         labels = np.asarray(y_true).reshape(y_pred.shape[:-1]).astype(np.intp)
         onehot = np.zeros(y_pred.shape, dtype=y_pred.dtype)
         np.put_along_axis(onehot, labels[..., None], 1.0, axis=-1)
         return onehot
-
-    def per_sample(self, y_true, y_pred):
-        return CategoricalCrossentropy.per_sample(self, self._onehot(y_true, y_pred), y_pred)
-
-    def grad(self, y_true, y_pred):
-        return CategoricalCrossentropy.grad(self, self._onehot(y_true, y_pred), y_pred)
-
-    def fused_backward(self, y_true, y_pred):
-        return CategoricalCrossentropy.fused_backward(self, self._onehot(y_true, y_pred), y_pred)
 
     def check_targets(self, y_true, output_shape):
         ok = y_true.shape == (y_true.shape[0], *output_shape[1:-1]) or \
@@ -135,7 +140,7 @@ class SparseCategoricalCrossentropy(Loss):
 def _function(cls, doc):
     def fn(y_true, y_pred, from_logits=False):
         y_pred = np.asarray(y_pred)
-        y_true = np.asarray(y_true) if cls._integer_targets else np.asarray(y_true, dtype=y_pred.dtype)
+        y_true = np.asarray(y_true) if cls.integer_targets else np.asarray(y_true, dtype=y_pred.dtype)
         return cls(from_logits=from_logits).per_sample(y_true, y_pred)
 
     fn.__doc__, fn.loss_class = doc, cls

@@ -1,29 +1,27 @@
-"""``Sequential``: a stack of layers with Keras's compile / fit / evaluate / predict API."""
+"""``Sequential``: a stack of layers, its weights and its config; the training API (compile, fit, evaluate,
+predict) comes from ``Trainer`` (``trainer.py``), as in Keras 3."""
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
 
-from .. import fast, losses, optimizers
-from ..callbacks import CallbackList, Diagnostics, History, ProgressLogger
 from ..layers.base import Layer, unique_name
 from ..layers.input import InputLayer
-from ..training import loop
-from ..training.data import check_batch_size, check_inputs, check_targets, split_validation, take
-from ..training.metrics import check as check_metric
-from ..training.metrics import resolve as resolve_metric
 from ..registry import register
-from ..validation import check_int
+from ..saving import load_weights, save_model, save_weights
 from .parameters import FlatParameters
-from .summary import summary as _summary
-
-_IGNORED_COMPILE_ARGS = ("run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss")
+from .summary import summary
+from .trainer import Trainer
 
 
 @register("model")
-class Sequential:
-    """A linear stack of layers: ``Sequential([Dense(25, activation='tanh', input_shape=(784,)), Dense(10)])``."""
+class Sequential(Trainer):
+    """A linear stack of layers: ``Sequential([Dense(25, activation='tanh', input_shape=(784,)), Dense(10)])``.
+
+    ``model.diagnose(x, y)`` and ``fit(..., diagnostics=True)`` are implemented in ``tweaknet.diagnostics``,
+    which depends on models (never the reverse); the package root wires them in (``tweaknet/__init__.py``).
+    """
 
     def __init__(self, layers=None, name=None):
         self.name = name or unique_name("sequential")
@@ -101,150 +99,6 @@ class Sequential:
                 self._input_shape = tuple(x_shape[1:])
             self.build()
 
-    # -- compile ------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs) -> None:
-        """Set the optimizer (name or instance), the loss (name, function or instance) and metrics."""
-        unknown = [k for k in kwargs if k not in _IGNORED_COMPILE_ARGS]
-        if unknown:
-            raise TypeError(f"compile got an unsupported argument {unknown[0]!r}.")
-        self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
-        if isinstance(metrics, (str, dict)) or (metrics is not None and not isinstance(metrics, (list, tuple))):
-            metrics = [metrics]
-        for metric in metrics or []:
-            check_metric(metric)
-        self._metric_ids = list(metrics or [])
-        self.compiled_metrics = []
-        if self.built:
-            self._connect_optimizer()
-
-    def _connect_optimizer(self):
-        if self.optimizer is None or not self.built:
-            return
-        layout = [(a, b) for a, b in self.flat.segments]
-        if not self.optimizer.built or self.optimizer._segments != layout:
-            self.optimizer.build(layout, self.flat.size, self.flat.params.dtype)
-        act = self.layers[-1].output_activation
-        self.fused_output = self.loss is not None and act is not None and self.loss.can_fuse(act)
-
-    def _require_compiled(self, what):
-        if self.optimizer is None or self.loss is None:
-            raise RuntimeError(f"Call model.compile(optimizer=..., loss=...) before model.{what}().")
-
-    def _prepare(self, x, y, name_x="x", name_y="y"):
-        dtype = self.flat.params.dtype if self.built else np.dtype(self._dtype())
-        x = check_inputs(x, self._input_shape, dtype, name_x)
-        self._ensure_built(x.shape)
-        y = check_targets(y, len(x), self.loss, self.layers[-1].output_shape, dtype, name_y)
-        if not self.compiled_metrics and self._metric_ids:
-            out_shape = (len(x), *self.layers[-1].output_shape)
-            self.compiled_metrics = [resolve_metric(m, y.shape, out_shape) for m in self._metric_ids]
-        return x, y
-
-    def _dtype(self):
-        from .. import config
-        return self.layers[0].dtype if self.layers else config.floatx()
-
-    # -- training -----------------------------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, validation_batch_size=None, validation_freq=1,
-            diagnostics=False, **kwargs):
-        """Train for ``epochs`` epochs; return a :class:`History` (also kept as ``model.history``).
-
-        Training logs are running means over the epoch; ``val_*`` logs evaluate the whole validation set
-        at the end of the epoch in inference mode, as in Keras.  ``diagnostics=True`` adds a
-        :class:`~tweaknet.callbacks.Diagnostics` callback (records in ``model.diagnostics_``).
-        """
-        for k, v in kwargs.items():
-            if v is not None:
-                raise TypeError(f"fit's argument {k!r} is not supported by tweaknet.")
-        self._require_compiled("fit")
-        batch_size = check_batch_size(batch_size)
-        epochs = check_int("epochs", epochs, low=0)
-        initial_epoch = check_int("initial_epoch", initial_epoch, low=0)
-        x, y = self._prepare(x, y)
-        x, y, val = split_validation(x, y, validation_split)
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val).")
-            val = self._prepare(*validation_data, name_x="validation_data[0]", name_y="validation_data[1]")
-        verbose = 1 if verbose == "auto" else verbose
-        history = History()
-        cbs = list(callbacks or [])
-        if diagnostics and not any(isinstance(c, Diagnostics) for c in cbs):
-            cbs.append(Diagnostics())
-        self._fit_data = (x, y)
-        if verbose:
-            cbs.append(ProgressLogger(verbose))
-        cbs.append(history)
-        cb = CallbackList(cbs, self, {"epochs": epochs, "samples": len(x), "batch_size": batch_size,
-                                      "verbose": verbose})
-        self.stop_training = False
-        compiled = fast.epoch_runner(self, batch_size, bool(cb.batch_callbacks))
-        cb.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
-            cb.on_epoch_begin(epoch)
-            with fast.numerics():
-                logs = loop.run_epoch(self, x, y, batch_size, shuffle, cb, compiled)
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                vlogs = loop.evaluate_arrays(self, *val, max(validation_batch_size or batch_size, 256))
-                logs.update({f"val_{k}": v for k, v in vlogs.items()})
-            logs["learning_rate"] = self.optimizer.learning_rate  # the rate of the epoch's next step
-            cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cb.on_train_end()
-        self.history = history
-        return history
-
-    def diagnose(self, x, y, epochs=1, batch_size=None, probe_size=256, **fit_kwargs):
-        """Train this model (as ``fit`` does: its weights change) with diagnostics, and return a
-        :class:`~tweaknet.diagnostics.Report`: findings (code, layer, evidence, fix) and metrics."""
-        from ..diagnostics import diagnose, input_findings
-        probe = Diagnostics(probe_size=probe_size)
-        self.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=fit_kwargs.pop("verbose", 0),
-                 callbacks=[probe, *fit_kwargs.pop("callbacks", [])], **fit_kwargs)
-        seen = probe.probe[0]
-        for layer in self.layers:  # inputs as the first weighted layer sees them (after Normalization)
-            if layer.params:
-                break
-            seen = layer.forward(take(seen, slice(None), self.flat.params.dtype), False)
-        return diagnose(probe.records, self.loss.name, input_findings(seen))
-
-    def train_on_batch(self, x, y):
-        """One optimizer step on one batch; returns the loss (and metrics, as a list) before the update."""
-        self._require_compiled("train_on_batch")
-        x, y = self._prepare(x, y)
-        x = take(x, slice(None), self.flat.params.dtype)
-        value, out = loop.train_step(self, x, y)
-        if not self.compiled_metrics:
-            return value
-        return [value, *(m.correct(y, out) / len(x) for m in self.compiled_metrics)]
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        """Loss and metrics on ``(x, y)`` in inference mode: a scalar, a list ``[loss, *metrics]`` or a dict."""
-        self._require_compiled("evaluate")
-        x, y = self._prepare(x, y)
-        logs = loop.evaluate_arrays(self, x, y, max(check_batch_size(batch_size), 256))
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
-
-    def predict(self, x, batch_size=None, verbose="auto"):
-        """Model outputs for ``x`` in inference mode, computed in batches."""
-        x = check_inputs(x, self._input_shape, self._dtype())
-        self._ensure_built(x.shape)
-        bs = max(check_batch_size(batch_size), 256)
-        dtype = self.flat.params.dtype
-        return np.concatenate([loop.forward(self, take(x, slice(i, i + bs), dtype), False)
-                               for i in range(0, len(x), bs)])
-
-    def __call__(self, x, training=False):
-        x = check_inputs(x, self._input_shape, self._dtype())
-        self._ensure_built(x.shape)
-        return loop.forward(self, take(x, slice(None), self.flat.params.dtype), training)
-
     # -- weights ------------------------------------------------------------------------------
     def _build_if_shape_known(self):
         # Keras builds a model as soon as its input shape is known (Input(...) or input_shape=).
@@ -283,7 +137,7 @@ class Sequential:
         """Print a Keras-style table of layers, output shapes and parameter counts."""
         if not self.built:
             self._ensure_built()
-        (print_fn or print)(_summary(self))
+        (print_fn or print)(summary(self))
 
     def get_state(self) -> dict:
         """Everything training changes: weights (Keras order) and optimizer state (for exact resume)."""
@@ -297,17 +151,14 @@ class Sequential:
 
     def save(self, path) -> None:
         """Save architecture, weights, compile settings, optimizer state and random state (``tweaknet.saving``)."""
-        from ..saving import save_model
         save_model(self, path)
 
     def save_weights(self, path) -> None:
         """Save the weights alone (safetensors)."""
-        from ..saving import save_weights
         save_weights(self, path)
 
     def load_weights(self, path) -> None:
         """Load weights saved by ``save_weights`` into this model."""
-        from ..saving import load_weights
         self._build_if_shape_known()
         load_weights(self, path)
 

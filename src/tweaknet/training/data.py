@@ -27,7 +27,7 @@ def check_inputs(x, input_shape, dtype, name="x") -> np.ndarray:
 
 def check_targets(y, n: int, loss, output_shape, dtype, name="y") -> np.ndarray:
     """Return ``y`` as an array that fits ``loss`` and the model output, or raise a clear error."""
-    integer = getattr(loss, "_integer_targets", False)
+    integer = getattr(loss, "integer_targets", False)
     y = as_float_array(name, y, np.float64 if integer else dtype)
     if y.shape[0] != n:
         raise ValueError(f"`x` has {n} samples but `{name}` has {y.shape[0]}: they must match one to one.")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from .training_control import _Monitor
+from .monitor import Monitor
 
 
-class ModelCheckpoint(_Monitor):
+class ModelCheckpoint(Monitor):
     """Keras's arguments: ``filepath`` may hold ``{epoch:02d}``, ``{batch}`` (with an integer
     ``save_freq``) and log keys (``{val_loss:.4f}``); ``save_best_only`` keeps only improvements of
     ``monitor``; ``save_weights_only`` writes safetensors weights instead of a full model file.

@@ -1,4 +1,4 @@
-"""Accuracy metrics, resolved from ``'accuracy'`` by shapes as Keras 3 does.
+"""Metrics (``tweaknet.metrics``, as ``keras.metrics``): accuracy, resolved from ``'accuracy'`` by shapes as Keras 3 does.
 
 - model output with one unit: binary accuracy (``y_hat > 0.5`` equals the label);
 - labels of lower rank than the output, or a single label column for a wider output: sparse categorical;
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..registry import register
+from .registry import get, lookup, register
 
 
 class Metric:
@@ -63,7 +63,6 @@ _SHAPE_RESOLVED = ("accuracy", "acc")
 
 def check(identifier) -> None:
     """Reject an unknown metric name at ``compile`` (with the closest valid names), before any training."""
-    from ..registry import lookup
     if isinstance(identifier, str) and identifier.lower() not in _SHAPE_RESOLVED:
         lookup("metric", identifier, also_valid=_SHAPE_RESOLVED)
     elif not isinstance(identifier, (str, Metric, dict)):
@@ -72,7 +71,6 @@ def check(identifier) -> None:
 
 def resolve(identifier, y_shape: tuple, output_shape: tuple) -> Metric:
     """Turn a metric identifier into a Metric, resolving 'accuracy'/'acc' by shapes like Keras."""
-    from ..registry import get
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _SHAPE_RESOLVED:

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Callback
+from .. import fast
+from ..callbacks.base import Callback
+from ..validation import check_int
+from .probe import measure, snapshot
 
 
 class Diagnostics(Callback):
-    """Records ``tweaknet.diagnostics.measure`` on a probe batch before training, at each epoch end and,
+    """Records ``tweaknet.diagnostics.measure`` on a probe batch drawn from the training data (``fit``
+    passes it in ``params["training_data"]``) before training, at each epoch end and,
     with ``every_n_steps``, every N steps.  Records are in ``callback.records`` and ``model.diagnostics_``.
 
     The probe batch (``probe_size`` samples, drawn with its own ``seed``) is fixed for the run, and
@@ -22,7 +26,6 @@ class Diagnostics(Callback):
 
     def __init__(self, every_n_steps=None, probe_size=256, seed=0):
         super().__init__()
-        from ..validation import check_int
         self.every_n_steps = None if every_n_steps is None else check_int("every_n_steps", every_n_steps, low=1)
         self.probe_size, self.seed = check_int("probe_size", probe_size, low=1), int(seed)
         self.records = []
@@ -31,7 +34,7 @@ class Diagnostics(Callback):
             self.on_progress = self._every_n
 
     def on_train_begin(self, logs=None):
-        x, y = self.model._fit_data
+        x, y = self.params["training_data"]
         idx = np.sort(np.random.default_rng(self.seed).choice(len(x), min(self.probe_size, len(x)), replace=False))
         self.probe = (x[idx], y[idx])
         self.records = []
@@ -46,8 +49,6 @@ class Diagnostics(Callback):
         self._record(epoch=epoch + 1, step=None, train_loss=(logs or {}).get("loss"))
 
     def _record(self, **where):
-        from .. import fast
-        from ..diagnostics.probe import measure, snapshot
         with fast.numerics():  # the floating-point mode training uses
             record = measure(self.model, *self.probe, since=self._snapshot)
         self._snapshot = snapshot(self.model)  # the actual update of the next record is measured from here
