@@ -10,6 +10,7 @@ import pytest
 from tweaknet import seeding
 from tweaknet.lab import build, runner, spec, store
 from tweaknet.lab.store import OwnershipLost, Store, StoreError
+from tweaknet.lab.worker import run_trial
 
 SMALL = """
 name = "small"
@@ -102,7 +103,7 @@ def test_epoch_rows_and_checkpoints(tmp_path):
 def _run_in_process(db, trial, owner="o"):
     with Store(db) as s:
         (row,) = s.upsert_trials([trial])
-    return runner.run_trial({"id": row["id"], "trial": trial, "db": str(db), "owner": owner})
+    return run_trial({"id": row["id"], "trial": trial, "db": str(db), "owner": owner})
 
 
 def test_resumed_trial_equals_an_uninterrupted_one(tmp_path):

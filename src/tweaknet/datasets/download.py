@@ -1,4 +1,4 @@
-"""``tweaknet data download``: fetch the four MNIST IDX files into a folder, checked and written atomically.
+"""Fetch the four MNIST IDX files into a folder, checked and written atomically (``tweaknet data download``).
 
 Nothing in tweaknet downloads on its own: MNIST ships inside the package.  This is for a user who
 wants a copy elsewhere (another machine's cache, a shared folder for ``TWEAKNET_DATA``).  Each file
@@ -67,23 +67,3 @@ def download_mnist(dest, base_url: str = DEFAULT_URL, timeout: float = 60.0, log
             log(f"{target}: downloaded and verified")
     return dest
 
-
-def register(sub) -> None:
-    p = sub.add_parser("data", help="manage datasets (MNIST ships with tweaknet; this is optional)")
-    data = p.add_subparsers(dest="data_command", metavar="ACTION")
-    d = data.add_parser("download", help="download MNIST's IDX files into a folder, checked by sha256")
-    d.add_argument("--dest", default=str(Path.home() / ".tweaknet" / "mnist"),
-                   help="folder to write (default: ~/.tweaknet/mnist)")
-    d.add_argument("--url", default=DEFAULT_URL, help=f"folder URL holding the four files (default {DEFAULT_URL})")
-    d.set_defaults(func=_cmd_download)
-
-
-def _cmd_download(args) -> int:
-    import sys
-    try:
-        folder = download_mnist(args.dest, args.url, log=print)
-    except DataError as exc:
-        print(f"tweaknet: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"MNIST is in {folder}: use it with TWEAKNET_DATA={folder} or load_data(path={str(folder)!r})")
-    return 0

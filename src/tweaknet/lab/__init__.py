@@ -1,10 +1,15 @@
 """The lab: experiments as TOML files, run as parallel, resumable trials into a SQLite store.
 
-``tweaknet table5-1`` (the book's Table 5-1 / Figure 5-12) and ``tweaknet run FILE.toml`` use the
-same pieces: :mod:`.spec` (schema, validation, expansion), :mod:`.build` (spec -> compiled model,
-data), :mod:`.store` (SQLite epochs and checkpoints), :mod:`.runner` (processes, progress, resume)
-and :mod:`.report` (table, CSV, PNG).  See docs/lab.md.
+From Python, ``tweaknet.lab.run(experiment, ...)`` validates, trains (resuming) and returns the
+:class:`Results`; ``tweaknet run FILE.toml`` and ``tweaknet table5-1`` are a thin layer over it.
+The pieces: :mod:`.spec` (schema, validation, expansion), :mod:`.build` (spec -> compiled model,
+data), :mod:`.store` (SQLite epochs and checkpoints), :mod:`.runner` (validate, prepare, run),
+:mod:`.pool`, :mod:`.worker` and :mod:`.display` (processes, resume, progress), :mod:`.results` and
+:mod:`.report` (table, CSV, PNG).  See docs/lab.md.
 """
+from .results import Results, TrialResult
+from .runner import run, validate
 from .spec import Experiment, SpecError, load, loads
+from .store import StoreError
 
-__all__ = ["Experiment", "SpecError", "load", "loads"]
+__all__ = ["Experiment", "Results", "SpecError", "StoreError", "TrialResult", "load", "loads", "run", "validate"]

@@ -34,22 +34,8 @@ class Summary:
     seconds: float       # mean seconds per epoch
 
 
-def collect(rows: list, epoch_rows: list):
-    """Group epoch rows by configuration: ``{configuration: (description, target, {seed: [row, ...]})}``."""
-    by_trial = {}
-    for e in epoch_rows:
-        by_trial.setdefault(e["trial_id"], []).append(e)
-    out = {}
-    for r in rows:
-        t = r["trial"]
-        target = t["train"]["epochs"]
-        mine = [e for e in by_trial.get(r["id"], []) if e["epoch"] <= target]
-        entry = out.setdefault(t["configuration"], (t.get("description", ""), target, {}))
-        entry[2][t["seed"]] = sorted(mine, key=lambda e: e["epoch"])
-    return out
-
-
 def summarize(groups) -> list[Summary]:
+    """A :class:`Summary` per configuration of ``groups`` (see ``Results.groups``)."""
     out = []
     for conf, (description, target, seeds) in groups.items():
         finals = [1 - _f(s[-1]["test_accuracy"]) for s in seeds.values() if s]

@@ -20,7 +20,7 @@ LAYER_KEYS = ("units", "activation", "kernel_initializer", "bias_initializer", "
               "batch_norm_momentum", "batch_norm_epsilon")
 TRAIN_KEYS = ("batch_size", "epochs", "seeds", "shuffle")
 BUILTIN_DATASETS = ("mnist", "synthetic")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 class SpecError(ValueError):
@@ -32,27 +32,27 @@ class SpecError(ValueError):
         super().__init__(f"{path or '<spec>'}: {reason}{where}")
 
 
-# -- small checkers -------------------------------------------------------------------------------
-def _join(path, key):
+# -- small checkers (check_keys, get_string, join_path, type_name: spec.py uses them too) ------------
+def join_path(path, key):
     return f"{path}.{key}" if path else str(key)
 
 
-def _tname(v):
+def type_name(v):
     return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
             dict: "table"}.get(type(v), type(v).__name__)
 
 
-def _check_keys(d, path, allowed, required=()):
+def check_keys(d, path, allowed, required=()):
     if not isinstance(d, dict):
-        raise SpecError(path, f"must be a table, got {_tname(d)} {d!r}")
+        raise SpecError(path, f"must be a table, got {type_name(d)} {d!r}")
     for k in d:
         if k not in allowed:
             close = difflib.get_close_matches(str(k), list(allowed), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise SpecError(_join(path, k), f"unknown key; {hint}valid keys: {', '.join(allowed)}")
+            raise SpecError(join_path(path, k), f"unknown key; {hint}valid keys: {', '.join(allowed)}")
     for k in required:
         if k not in d:
-            raise SpecError(_join(path, k), "required key is missing")
+            raise SpecError(join_path(path, k), "required key is missing")
 
 
 def _int(d, key, path, default, low=None, optional=False):
@@ -60,34 +60,34 @@ def _int(d, key, path, default, low=None, optional=False):
     if v is None and optional:
         return None
     if isinstance(v, bool) or not isinstance(v, int):
-        raise SpecError(_join(path, key), f"must be an integer, got {_tname(v)} {v!r}")
+        raise SpecError(join_path(path, key), f"must be an integer, got {type_name(v)} {v!r}")
     if low is not None and v < low:
-        raise SpecError(_join(path, key), f"must be >= {low}, got {v}")
+        raise SpecError(join_path(path, key), f"must be >= {low}, got {v}")
     return v
 
 
 def _num(d, key, path, default, low=None):
     v = d.get(key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise SpecError(_join(path, key), f"must be a number, got {_tname(v)} {v!r}")
+        raise SpecError(join_path(path, key), f"must be a number, got {type_name(v)} {v!r}")
     if low is not None and not v >= low:
-        raise SpecError(_join(path, key), f"must be >= {low}, got {v}")
+        raise SpecError(join_path(path, key), f"must be >= {low}, got {v}")
     return float(v)
 
 
 def _bool(d, key, path, default):
     v = d.get(key, default)
     if not isinstance(v, bool):
-        raise SpecError(_join(path, key), f"must be true or false, got {_tname(v)} {v!r}")
+        raise SpecError(join_path(path, key), f"must be true or false, got {type_name(v)} {v!r}")
     return v
 
 
-def _str(d, key, path, default=None, choices=None):
+def get_string(d, key, path, default=None, choices=None):
     v = d.get(key, default)
     if not isinstance(v, str):
-        raise SpecError(_join(path, key), f"must be a string, got {_tname(v)} {v!r}")
+        raise SpecError(join_path(path, key), f"must be a string, got {type_name(v)} {v!r}")
     if choices is not None and v not in choices:
-        raise SpecError(_join(path, key), f"must be one of {', '.join(map(repr, choices))}, got {v!r}")
+        raise SpecError(join_path(path, key), f"must be one of {', '.join(map(repr, choices))}, got {v!r}")
     return v
 
 
@@ -95,14 +95,14 @@ def _check_args(cls, args, path, skip=("self", "kwargs", "name")):
     """Check ``args`` against ``cls.__init__``'s signature: known keys, required ones present, types by default."""
     params = {n: p for n, p in inspect.signature(cls.__init__).parameters.items()
               if n not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    _check_keys(args, path, list(params), [n for n, p in params.items() if p.default is p.empty])
+    check_keys(args, path, list(params), [n for n, p in params.items() if p.default is p.empty])
     for k, v in args.items():
         default = params[k].default
         if isinstance(default, bool) and not isinstance(v, bool):
-            raise SpecError(_join(path, k), f"must be true or false, got {_tname(v)} {v!r}")
+            raise SpecError(join_path(path, k), f"must be true or false, got {type_name(v)} {v!r}")
         if (default is None or (isinstance(default, (int, float)) and not isinstance(default, bool))) \
                 and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise SpecError(_join(path, k), f"must be a number, got {_tname(v)} {v!r}")
+            raise SpecError(join_path(path, k), f"must be a number, got {type_name(v)} {v!r}")
 
 
 def _construct(cls, args, path):
@@ -112,7 +112,7 @@ def _construct(cls, args, path):
     except (TypeError, ValueError) as exc:
         named = re.search(r"`(\w+)`", str(exc))
         key = named.group(1) if named and named.group(1) in args else None
-        raise SpecError(_join(path, key) if key else path, str(exc)) from None
+        raise SpecError(join_path(path, key) if key else path, str(exc)) from None
 
 
 def _call(cls, args, path):
@@ -122,7 +122,7 @@ def _call(cls, args, path):
 
 def _lookup(kind, name, path):
     if not isinstance(name, str):
-        raise SpecError(path, f"must be a string naming a {kind}, got {_tname(name)} {name!r}")
+        raise SpecError(path, f"must be a string naming a {kind}, got {type_name(name)} {name!r}")
     try:
         return registry.lookup(kind, name)
     except ValueError as exc:
@@ -136,80 +136,80 @@ def _identifier(kind, value, path, base):
         if isinstance(obj, type):
             _call(obj, {}, path)
         return value
-    _check_keys(value, path, ("class_name", "config"), ("class_name",))
-    cls = _lookup(kind, value["class_name"], _join(path, "class_name"))
+    check_keys(value, path, ("class_name", "config"), ("class_name",))
+    cls = _lookup(kind, value["class_name"], join_path(path, "class_name"))
     if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise SpecError(_join(path, "class_name"), f"{value['class_name']!r} cannot take a config table")
+        raise SpecError(join_path(path, "class_name"), f"{value['class_name']!r} cannot take a config table")
     cfg = value.get("config", {})
-    _call(cls, cfg, _join(path, "config"))
+    _call(cls, cfg, join_path(path, "config"))
     return {"class_name": cls.__name__, "config": dict(cfg)}
 
 
 # -- the sections -----------------------------------------------------------------------------------
 def _data(d, path="data"):
-    _check_keys(d, path, DATA_KEYS)
-    out = {"dataset": _str(d, "dataset", path, "mnist")}
+    check_keys(d, path, DATA_KEYS)
+    out = {"dataset": get_string(d, "dataset", path, "mnist")}
     if out["dataset"] not in BUILTIN_DATASETS and ":" not in out["dataset"]:
-        raise SpecError(_join(path, "dataset"), f"unknown dataset {out['dataset']!r}; use one of "
+        raise SpecError(join_path(path, "dataset"), f"unknown dataset {out['dataset']!r}; use one of "
                         f"{', '.join(BUILTIN_DATASETS)} or 'package.module:function'")
-    out["standardize"] = _str(d, "standardize", path, "scalar", ("scalar", "per_feature", "none"))
+    out["standardize"] = get_string(d, "standardize", path, "scalar", ("scalar", "per_feature", "none"))
     out["standardize_epsilon"] = _num(d, "standardize_epsilon", path, 0.0, low=0.0)
     out["train_samples"] = _int(d, "train_samples", path, None, low=1, optional=True)
     out["test_samples"] = _int(d, "test_samples", path, None, low=1, optional=True)
-    out["labels"] = _str(d, "labels", path, "one_hot", ("one_hot", "integer"))
+    out["labels"] = get_string(d, "labels", path, "one_hot", ("one_hot", "integer"))
     return out
 
 
 def _layer(d, path):
-    _check_keys(d, path, LAYER_KEYS, ("units",))
-    act = _str(d, "activation", path, "linear")
+    check_keys(d, path, LAYER_KEYS, ("units",))
+    act = get_string(d, "activation", path, "linear")
     try:
         activations.get(act)
     except (TypeError, ValueError) as exc:
-        raise SpecError(_join(path, "activation"), str(exc)) from None
+        raise SpecError(join_path(path, "activation"), str(exc)) from None
     out = {"units": _int(d, "units", path, None, low=1), "activation": act}
     for key, default in (("kernel_initializer", "glorot_uniform"), ("bias_initializer", "zeros")):
-        out[key] = _identifier("initializer", d.get(key, default), _join(path, key), initializers.Initializer)
+        out[key] = _identifier("initializer", d.get(key, default), join_path(path, key), initializers.Initializer)
     out["use_bias"] = _bool(d, "use_bias", path, True)
-    out["batch_norm"] = _str(d, "batch_norm", path, "none", ("none", "before", "after"))
+    out["batch_norm"] = get_string(d, "batch_norm", path, "none", ("none", "before", "after"))
     out["batch_norm_momentum"] = _num(d, "batch_norm_momentum", path, 0.99, low=0.0)
     if out["batch_norm_momentum"] > 1:
-        raise SpecError(_join(path, "batch_norm_momentum"), f"must be <= 1, got {out['batch_norm_momentum']}")
+        raise SpecError(join_path(path, "batch_norm_momentum"), f"must be <= 1, got {out['batch_norm_momentum']}")
     out["batch_norm_epsilon"] = _num(d, "batch_norm_epsilon", path, 1e-3, low=0.0)
     if out["batch_norm_epsilon"] == 0:
-        raise SpecError(_join(path, "batch_norm_epsilon"), "must be > 0")
+        raise SpecError(join_path(path, "batch_norm_epsilon"), "must be > 0")
     return out
 
 
 def _model(d, path="model"):
-    _check_keys(d, path, MODEL_KEYS, ("loss", "layers"))
+    check_keys(d, path, MODEL_KEYS, ("loss", "layers"))
     layers = d["layers"]
     if not isinstance(layers, list) or not layers:
-        raise SpecError(_join(path, "layers"), "must be a non-empty array of tables ([[model.layers]])")
-    return {"loss": _identifier("loss", d["loss"], _join(path, "loss"), losses.Loss),
+        raise SpecError(join_path(path, "layers"), "must be a non-empty array of tables ([[model.layers]])")
+    return {"loss": _identifier("loss", d["loss"], join_path(path, "loss"), losses.Loss),
             "layers": [_layer(layer, f"{path}.layers.{i}") for i, layer in enumerate(layers)]}
 
 
 def _optimizer(d, path="optimizer"):
     if not isinstance(d, dict):
-        raise SpecError(path, f"must be a table, got {_tname(d)} {d!r}")
+        raise SpecError(path, f"must be a table, got {type_name(d)} {d!r}")
     if "name" not in d:
-        raise SpecError(_join(path, "name"), "required key is missing (e.g. name = \"sgd\")")
-    cls = _lookup("optimizer", d["name"], _join(path, "name"))
+        raise SpecError(join_path(path, "name"), "required key is missing (e.g. name = \"sgd\")")
+    cls = _lookup("optimizer", d["name"], join_path(path, "name"))
     args = {k: v for k, v in d.items() if k not in ("name", "schedule")}
     defaults = {n: p.default for n, p in inspect.signature(cls.__init__).parameters.items()
                 if n not in ("self", "name", "kwargs") and p.default is not p.empty and p.default is not None}
     out = {"name": cls._registry_name, **defaults, **args}
     if "schedule" in d:
         s = d["schedule"]
-        _check_keys(s, _join(path, "schedule"), list(s) if isinstance(s, dict) else [], ("name",))
-        scls = _lookup("schedule", s["name"], _join(path, "schedule.name"))
+        check_keys(s, join_path(path, "schedule"), list(s) if isinstance(s, dict) else [], ("name",))
+        scls = _lookup("schedule", s["name"], join_path(path, "schedule.name"))
         sargs = {k: v for k, v in s.items() if k != "name"}
         if "initial_learning_rate" in inspect.signature(scls.__init__).parameters \
                 and "initial_learning_rate" not in sargs:
             lr = args.get("learning_rate", inspect.signature(cls.__init__).parameters["learning_rate"].default)
             sargs["initial_learning_rate"] = lr
-        schedule = _call(scls, sargs, _join(path, "schedule"))
+        schedule = _call(scls, sargs, join_path(path, "schedule"))
         out["schedule"] = {"name": scls._registry_name, **sargs}
         _check_args(cls, args, path)
         _construct(cls, {**args, "learning_rate": schedule}, path)
@@ -222,20 +222,21 @@ def _seeds(d, path):
     v = d.get("seeds", [1])
     if isinstance(v, int) and not isinstance(v, bool):
         if v < 1:
-            raise SpecError(_join(path, "seeds"), f"a number of seeds must be >= 1, got {v}")
+            raise SpecError(join_path(path, "seeds"), f"a number of seeds must be >= 1, got {v}")
         return list(range(1, v + 1))
     if not isinstance(v, list) or not v:
-        raise SpecError(_join(path, "seeds"), f"must be a count (seeds 1..N) or a non-empty array of seeds, got {v!r}")
+        raise SpecError(join_path(path, "seeds"),
+                        f"must be a count (seeds 1..N) or a non-empty array of seeds, got {v!r}")
     for i, s in enumerate(v):
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             raise SpecError(f"{path}.seeds.{i}", f"a seed must be a non-negative integer, got {s!r}")
     if len(set(v)) != len(v):
-        raise SpecError(_join(path, "seeds"), f"seeds must be distinct, got {v}")
+        raise SpecError(join_path(path, "seeds"), f"seeds must be distinct, got {v}")
     return list(v)
 
 
 def _train(d, path="train"):
-    _check_keys(d, path, TRAIN_KEYS)
+    check_keys(d, path, TRAIN_KEYS)
     return {"batch_size": _int(d, "batch_size", path, 32, low=1), "epochs": _int(d, "epochs", path, 20, low=1),
             "seeds": _seeds(d, path), "shuffle": _bool(d, "shuffle", path, True)}
 
@@ -243,10 +244,8 @@ def _train(d, path="train"):
 def normalize(raw: dict, context: str = "") -> dict:
     """Validate one variant (base spec with overrides applied); return it with every default filled in."""
     try:
-        _check_keys(raw, "", TOP_KEYS, ("model", "optimizer"))
+        check_keys(raw, "", TOP_KEYS, ("model", "optimizer"))
         return {"data": _data(raw.get("data", {})), "model": _model(raw["model"]),
                 "optimizer": _optimizer(raw["optimizer"]), "train": _train(raw.get("train", {}))}
     except SpecError as exc:
         raise SpecError(exc.path, exc.reason, context) from None
-
-

@@ -15,7 +15,8 @@ import itertools
 import json
 import re
 
-from .schema import _NAME_RE, TOP_KEYS, SpecError, _check_keys, _join, _str, _tname, normalize
+from .schema import NAME_RE, TOP_KEYS, SpecError, check_keys, get_string, join_path, normalize, type_name
+from .toml_writer import dumps
 
 try:  # Python >= 3.11
     import tomllib as _toml
@@ -46,7 +47,7 @@ def set_path(d: dict, path: str, value) -> None:
             if not last and key not in node:
                 node[key] = {}
         else:
-            raise SpecError(where, f"cannot set a key inside a {_tname(node)}")
+            raise SpecError(where, f"cannot set a key inside a {type_name(node)}")
         if last:
             node[key] = copy.deepcopy(value)
         else:
@@ -55,7 +56,7 @@ def set_path(d: dict, path: str, value) -> None:
 
 def _flatten(d, prefix=""):
     for k, v in d.items():
-        path = _join(prefix, k)
+        path = join_path(prefix, k)
         if isinstance(v, dict):
             yield from _flatten(v, path)
         else:
@@ -74,18 +75,18 @@ class Experiment:
     def __init__(self, raw: dict, source: str = "", default_name: str = "experiment"):
         if not isinstance(raw, dict):
             raise SpecError("", "an experiment must be a TOML table")
-        _check_keys(raw, "", TOP_KEYS, ("model", "optimizer") if "configurations" not in raw else ())
+        check_keys(raw, "", TOP_KEYS, ("model", "optimizer") if "configurations" not in raw else ())
         self.raw, self.source = raw, source
-        self.name = _str(raw, "name", "", default_name)
-        if not _NAME_RE.match(self.name):
+        self.name = get_string(raw, "name", "", default_name)
+        if not NAME_RE.match(self.name):
             raise SpecError("name", f"must be letters, digits and . _ + - (it names files), got {self.name!r}")
-        self.description = _str(raw, "description", "", "")
+        self.description = get_string(raw, "description", "", "")
         self.grid = self._grid(raw.get("grid", {}))
         self.configurations = self._configurations(raw.get("configurations", []))
 
     @staticmethod
     def _grid(grid):
-        _check_keys(grid, "grid", list(grid) if isinstance(grid, dict) else [])
+        check_keys(grid, "grid", list(grid) if isinstance(grid, dict) else [])
         axes = list(_flatten(grid))
         for path, values in axes:
             if not isinstance(values, list) or not values:
@@ -108,15 +109,15 @@ class Experiment:
         seen, out = set(), []
         for i, c in enumerate(confs):
             path = f"configurations.{i}"
-            name = _str(c, "name", path, f"conf{i + 1}")
+            name = get_string(c, "name", path, f"conf{i + 1}")
             if not name or name in seen:
-                raise SpecError(_join(path, "name"),
+                raise SpecError(join_path(path, "name"),
                                 f"configuration names must be non-empty and distinct, got {name!r}")
             seen.add(name)
             sets = {k: v for k, v in c.items() if k not in ("name", "description")}
             for k in sets:
                 split_path(k)
-            out.append((name, _str(c, "description", path, ""), sets))
+            out.append((name, get_string(c, "description", path, ""), sets))
         return out
 
     def variants(self, overrides=()) -> list[dict]:
@@ -165,6 +166,25 @@ class Experiment:
                 out.append(t)
         return out
 
+    def trial(self, configuration=None, seed=None, overrides=()) -> dict:
+        """One trial spec: ``configuration`` by name, or by number (``3`` is ``conf3``; default: the first),
+        ``seed`` (default: the experiment's first; another seed trains the same variant with that seed).
+
+        An unknown configuration raises :class:`SpecError` (path ``configuration``) listing the valid names.
+        """
+        trials = self.trials(overrides)
+        if configuration is not None:
+            want = {str(configuration), f"conf{configuration}"}
+            chosen = [t for t in trials if t["configuration"] in want]
+            if not chosen:
+                names = sorted({t["configuration"] for t in trials})
+                raise SpecError("configuration", f"no configuration {str(configuration)!r}; "
+                                                 f"choose from {', '.join(names)}")
+            trials = chosen
+        if seed is not None:
+            trials = [t for t in trials if t["seed"] == seed] or [dict(trials[0], seed=seed)]
+        return trials[0]
+
 
 def trial_hash(trial: dict) -> str:
     """Identity of a trial's computation: everything but the epoch count and descriptions."""
@@ -199,62 +219,3 @@ def parse_value(text: str):
         return _toml.loads(f"v = {text}")["v"]
     except _toml.TOMLDecodeError:
         return text
-
-
-# -- TOML writing ------------------------------------------------------------------------------------------
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _key(k):
-    return k if _BARE.match(k) else json.dumps(k)
-
-
-def _value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return repr(v) if v == v and abs(v) != float("inf") else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items() if x is not None) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _small(v) -> bool:
-    """A table short enough to write inline."""
-    try:
-        return len(_value(v)) <= 72 and not any(isinstance(x, (dict, list)) and not _small_list(x) for x in v.values())
-    except TypeError:
-        return False
-
-
-def _small_list(x):
-    return not isinstance(x, list) or not any(isinstance(i, dict) for i in x)
-
-
-def dumps(d: dict, _prefix: str = "") -> str:
-    """Write a dict as TOML: scalars and inline values first, then sub-tables, then arrays of tables."""
-    lines, tables, arrays = [], [], []
-    for k, v in d.items():
-        if v is None:
-            continue
-        if isinstance(v, dict) and not (_prefix and _small(v)):
-            tables.append((k, v))
-        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            arrays.append((k, v))
-        else:
-            lines.append(f"{_key(k)} = {_value(v)}")
-    out = "\n".join(lines)
-    for k, v in tables:
-        name = _join(_prefix, _key(k))
-        out += f"\n\n[{name}]\n" + dumps(v, name)
-    for k, items in arrays:
-        name = _join(_prefix, _key(k))
-        for item in items:
-            out += f"\n\n[[{name}]]\n" + dumps(item, name)
-    return out.strip("\n") + ("\n" if not _prefix else "")

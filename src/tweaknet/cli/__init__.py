@@ -1,31 +1,32 @@
-"""The ``tweaknet`` command (also ``python -m tweaknet``).
+"""The ``tweaknet`` command (also ``python -m tweaknet``): one module per subcommand.
 
-Subcommands live in modules listed in ``COMMAND_MODULES``; each module has a function
-``register(subparsers)`` that adds its parsers and sets ``func`` (called with the parsed
-arguments, returning the exit status).  To add a command, write such a module and list it here.
+Each module has ``register(subparsers)``, which adds its parser(s) and sets ``func`` (called with the
+parsed arguments, returning the exit status).  To add a command, write such a module and add it to
+``COMMANDS``.  This package is the only place that knows argparse, exit statuses and the commands'
+console output; what the commands do is in the library (``tweaknet.lab.run``, ``model.diagnose``, ...).
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
-COMMAND_MODULES = (
-    "tweaknet.lab.commands",  # table5-1, run, preset
-    "tweaknet.diagnostics.commands",  # diagnose
-    "tweaknet.datasets.download",  # data download
-)
+from .. import __version__
+from . import data, diagnose, plot, preset, run
+from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE
+
+COMMANDS = (run, preset, diagnose, plot, data)  # run: table5-1 and run
+
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
     parser = argparse.ArgumentParser(
         prog="tweaknet", description="tweaknet: the techniques that make deep networks train, on NumPy.")
     parser.add_argument("--version", action="version", version=f"tweaknet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for module in COMMANDS:
+        module.register(sub)
     return parser
 
 
@@ -35,12 +36,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``tweaknet preset table5-1 | head``): stop quietly, as ``cat`` does.  Point
         # stdout at /dev/null so that Python's own flush at exit does not raise again.
@@ -49,8 +50,4 @@ def main(argv=None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError, AttributeError):
             pass
-        return 141  # 128 + SIGPIPE, the shell's status for a process ended by a broken pipe
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+        return EXIT_BROKEN_PIPE

@@ -1,0 +1,115 @@
+"""``tweaknet run FILE.toml`` and ``tweaknet table5-1``: train an experiment with ``tweaknet.lab.run``, print the
+table, write the CSV files and the plot."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .. import lab
+from ..lab import presets
+from ..lab.display import label
+from ..lab.spec import SpecError, parse_value
+from ..lab.store import StoreError
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, reporting
+
+
+def _seeds(text: str):
+    try:
+        if "," in text or text.startswith("["):
+            return [int(s) for s in text.strip("[]").split(",") if s.strip()]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count (3: seeds 1, 2, 3) or a list (1,5,7), got {text!r}")
+
+
+def _assignment(text: str):
+    path, sep, value = text.partition("=")
+    if not sep or not path.strip():
+        raise argparse.ArgumentTypeError(f"expected PATH=VALUE (like optimizer.learning_rate=0.1), got {text!r}")
+    return path.strip(), parse_value(value.strip())
+
+
+def _run_options(p: argparse.ArgumentParser, default_out: str):
+    g = p.add_argument_group("run options")
+    g.add_argument("--epochs", type=int, help="epochs per trial (overrides train.epochs)")
+    g.add_argument("--seeds", type=_seeds, help="number of seeds (N: seeds 1..N) or a list (1,5,7); "
+                                               "overrides train.seeds")
+    g.add_argument("--jobs", "-j", type=int, default=None,
+                   help=f"parallel worker processes (default: the number of CPUs, {os.cpu_count()})")
+    g.add_argument("--out", "-o", type=Path, default=None, help=f"output folder (default: {default_out})")
+    g.add_argument("--train-samples", type=int, help="train on the first N training samples (data.train_samples)")
+    g.add_argument("--test-samples", type=int, help="test on the first N test samples (data.test_samples)")
+    g.add_argument("--set", dest="sets", type=_assignment, action="append", default=[], metavar="PATH=VALUE",
+                   help="set any key of every configuration, e.g. --set optimizer.clipnorm=1.0 (repeatable)")
+    g.add_argument("--restart", action="store_true",
+                   help="discard this experiment's stored trials and start over (default: resume)")
+    g.add_argument("--progress", choices=("auto", "bars", "lines", "none"), default="auto",
+                   help="bars on a terminal, one line per epoch otherwise (default: auto)")
+    g.add_argument("--dry-run", action="store_true", help="validate and list the trials, train nothing")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("table5-1", help="train the five configurations of Ekman's Table 5-1 on MNIST",
+                       description="Train the five configurations of Table 5-1 (Ekman, Learning Deep Learning, "
+                                   "ch. 5) on MNIST, test after every epoch, print the final test errors and "
+                                   "write DIR/table5-1.csv and DIR/table5-1.png (Figure 5-12). Interrupted runs "
+                                   "resume. The spec is `tweaknet preset table5-1`.")
+    _run_options(p, "runs/table5-1")
+    p.set_defaults(func=table5_1)
+
+    p = sub.add_parser("run", help="run an experiment file (TOML)",
+                       description="Run every configuration x grid point x seed of an experiment file in parallel, "
+                                   "resumably; see docs/lab.md for the schema.")
+    p.add_argument("file", type=Path, help="the experiment, a .toml file")
+    _run_options(p, "runs/NAME (NAME: the experiment's name)")
+    p.set_defaults(func=run_file)
+
+
+@reporting(SpecError, StoreError)
+def table5_1(args) -> int:
+    return run_experiment(presets.get("table5-1"), args)
+
+
+@reporting(SpecError, StoreError)
+def run_file(args) -> int:
+    return run_experiment(lab.load(args.file), args)
+
+
+def _overrides(args) -> list:
+    out = []
+    for flag, path in (("epochs", "train.epochs"), ("seeds", "train.seeds"), ("train_samples", "data.train_samples"),
+                       ("test_samples", "data.test_samples")):
+        value = getattr(args, flag)
+        if value is not None:
+            out.append((path, value))
+    return out + list(args.sets)
+
+
+def run_experiment(experiment, args) -> int:
+    """Validate and list the trials (``--dry-run``), or train (resuming), print the table and write the files."""
+    if args.jobs is not None and args.jobs < 1:
+        raise SpecError("--jobs", f"must be >= 1, got {args.jobs}")
+    overrides = _overrides(args)
+    if args.dry_run:
+        for t in lab.validate(experiment, overrides):
+            tr = t["train"]
+            print(f"{label(t)}: {tr['epochs']} epochs, batch {tr['batch_size']}, "
+                  f"optimizer {t['optimizer']['name']}, loss {t['model']['loss']}")
+        print("spec OK")
+        return EXIT_OK
+    results = lab.run(experiment, out=args.out, jobs=args.jobs, overrides=overrides, restart=args.restart,
+                      progress=args.progress, stream=sys.stdout)
+    print("\n" + results.format_table())
+    try:
+        paths = results.write_all()
+        print(f"\nwrote {paths['csv']}, {paths['summary']}, {paths['png']}")
+    except ImportError as exc:  # no matplotlib: the CSV files are written, the plot is not
+        print(f"\nwrote the CSV files; no plot: {exc}")
+    if results.interrupted:
+        print("interrupted: run the same command again to continue where it stopped")
+        return EXIT_INTERRUPTED
+    for t in results.failed:
+        print(f"{t.label} failed:\n{t.error}", file=sys.stderr)
+    return EXIT_FAILED if results.failed else EXIT_OK

@@ -1,0 +1,95 @@
+"""What :func:`tweaknet.lab.run` returns: every trial with its spec, status and per-epoch metrics.
+
+The summary table, ``NAME.csv``, ``NAME-summary.csv`` and ``NAME.png`` are made from it (see
+:mod:`.report`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import report
+from .display import label
+
+#: The keys of each epoch's metrics, as the store holds them (``epoch`` counts completed epochs, from 1).
+EPOCH_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "finished_at")
+
+
+@dataclass
+class TrialResult:
+    id: int                 # the trial's id in the store
+    spec: dict              # the normalized trial spec (configuration, seed, data, model, optimizer, train)
+    status: str             # 'done', 'failed', 'interrupted', 'pending' (not trained yet) or 'running'
+    error: str | None       # the traceback of a failed trial
+    epochs: list = field(default_factory=list)  # one dict of EPOCH_KEYS per completed epoch, in order
+
+    @property
+    def configuration(self) -> str:
+        return self.spec["configuration"]
+
+    @property
+    def seed(self) -> int:
+        return self.spec["seed"]
+
+    @property
+    def label(self) -> str:
+        return label(self.spec)
+
+
+@dataclass
+class Results:
+    name: str               # the experiment's name
+    description: str
+    out: Path               # the output folder
+    store: Path             # its runs.sqlite
+    trials: list            # a TrialResult per trial, in experiment order
+    trained: int = 0        # trials that trained in this call
+    interrupted: bool = False  # Ctrl-C stopped the training: run again to continue
+
+    @classmethod
+    def collect(cls, experiment, out, store, outcome) -> Results:
+        """Read the trials of ``outcome`` (from :func:`.pool.execute`) back from the open ``store``."""
+        rows = outcome.trials
+        stored = {t["id"]: t for t in store.trials(experiment.name)}
+        epochs = {}
+        for e in store.epochs([r["id"] for r in rows]):
+            epochs.setdefault(e["trial_id"], []).append({k: e[k] for k in EPOCH_KEYS})
+        trials = []
+        for r in rows:
+            target = r["trial"]["train"]["epochs"]
+            mine = [e for e in epochs.get(r["id"], []) if e["epoch"] <= target]  # fewer epochs: the first N
+            status, error = stored[r["id"]]["status"], stored[r["id"]]["error"]
+            if r["id"] in outcome.failed:
+                status, error = "failed", outcome.failed[r["id"]]
+            elif len(mine) >= target:
+                status, error = "done", None
+            trials.append(TrialResult(r["id"], r["trial"], status, error, mine))
+        return cls(experiment.name, experiment.description, Path(out), Path(store.path), trials, outcome.ran,
+                   outcome.interrupted)
+
+    @property
+    def failed(self) -> list:
+        """The trials that failed (their ``error`` says why)."""
+        return [t for t in self.trials if t.status == "failed"]
+
+    def groups(self) -> dict:
+        """``{configuration: (description, epochs asked for, {seed: [epoch dict, ...]})}``, as :mod:`.report` takes."""
+        out = {}
+        for t in self.trials:
+            entry = out.setdefault(t.configuration, (t.spec.get("description", ""), t.spec["train"]["epochs"], {}))
+            entry[2][t.seed] = t.epochs
+        return out
+
+    def summaries(self) -> list:
+        """The final test error per configuration, over seeds (:class:`.report.Summary`)."""
+        return report.summarize(self.groups())
+
+    def format_table(self) -> str:
+        """The summary table that ``tweaknet run`` prints."""
+        return report.format_table(self.summaries(), self.name)
+
+    def write_all(self, out=None) -> dict:
+        """Write ``NAME.csv``, ``NAME-summary.csv`` and ``NAME.png`` into ``out`` (default: the run's folder);
+        return their paths. Without matplotlib the CSV files are written, then ImportError is raised."""
+        groups = self.groups()
+        return report.write_all(out or self.out, self.name, groups, report.summarize(groups), self.description)
