@@ -7,9 +7,11 @@ data), :mod:`.store` (SQLite epochs and checkpoints), :mod:`.runner` (validate, 
 :mod:`.pool`, :mod:`.worker` and :mod:`.display` (processes, resume, progress), :mod:`.results` and
 :mod:`.report` (table, CSV, PNG).  See docs/lab.md.
 """
+from . import presets
 from .results import Results, TrialResult
 from .runner import run, validate
 from .spec import Experiment, SpecError, load, loads
 from .store import StoreError
 
-__all__ = ["Experiment", "Results", "SpecError", "StoreError", "TrialResult", "load", "loads", "run", "validate"]
+__all__ = ["Experiment", "Results", "SpecError", "StoreError", "TrialResult", "load", "loads", "presets", "run",
+           "validate"]
