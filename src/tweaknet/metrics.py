@@ -5,40 +5,71 @@
 - otherwise: categorical accuracy (``argmax y_hat == argmax y``, first index on ties).
 
 Each metric returns the number of correct predictions in a batch; the training loop keeps running
-sums, so the epoch value is the mean over samples (Keras's running mean).
+sums, so the epoch value is the mean over samples (Keras's running mean).  The counting rule of each
+is a module-level function that both training paths use (see ``Metric``).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .ops import last_argmax, last_sum
 from .registry import get, lookup, register
 
 
+def categorical_hits(t, p):
+    """1 where the largest output is the labelled class (first index on ties), per row."""
+    return last_argmax(t) == last_argmax(p)
+
+
+def sparse_categorical_hits(labels, p):
+    return labels == last_argmax(p)
+
+
+def binary_hits(t, p, threshold):
+    """The number of outputs per row where ``p > threshold`` (as 0 or 1) equals the label as given."""
+    return last_sum((p > threshold) == t)
+
+
 class Metric:
+    """Base class: ``rule(t, p, *rule_args(dtype))`` counts the hits of each row (written once for both
+    training paths, as the losses' rules); ``per_row`` is what one row's hits are worth (1, or 1/C for a
+    binary metric averaged over C outputs)."""
+
     name: str
 
     def __init__(self, name=None):
         self.name = name or self._registry_name
 
-    def correct(self, y_true, y_pred) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def rule_args(self, dtype) -> tuple:
+        return ()
+
+    def correct(self, y_true, y_pred) -> float:
+        """The number of correct predictions in a batch (the training loop keeps running sums)."""
+        hits = self.rule(self.targets(y_true, y_pred), y_pred, *self.rule_args(y_pred.dtype))
+        return float(np.sum(hits)) / self.per_row(y_pred.shape[-1])
+
+    def targets(self, y_true, y_pred):
+        return y_true
+
+    def per_row(self, classes: int) -> float:
+        return 1
 
 
 @register("metric", "categorical_accuracy")
 class CategoricalAccuracy(Metric):
     """Fraction of samples whose largest output is the labelled class (one-hot labels)."""
 
-    def correct(self, y_true, y_pred):
-        return float(np.count_nonzero(np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)))
+    rule = staticmethod(categorical_hits)
 
 
 @register("metric", "sparse_categorical_accuracy")
 class SparseCategoricalAccuracy(Metric):
     """Fraction of samples whose largest output is the integer label."""
 
-    def correct(self, y_true, y_pred):
-        labels = np.asarray(y_true).reshape(y_pred.shape[:-1])
-        return float(np.count_nonzero(labels == np.argmax(y_pred, axis=-1)))
+    rule = staticmethod(sparse_categorical_hits)
+
+    def targets(self, y_true, y_pred):
+        return np.asarray(y_true).reshape(y_pred.shape[:-1])
 
 
 @register("metric", "binary_accuracy")
@@ -49,13 +80,20 @@ class BinaryAccuracy(Metric):
     book's 0.1/0.9 (LeCun's recommendation for sigmoid outputs), no prediction counts as correct.
     """
 
+    rule = staticmethod(binary_hits)
+
     def __init__(self, name=None, threshold=0.5):
         super().__init__(name)
         self.threshold = threshold
 
-    def correct(self, y_true, y_pred):
-        hits = (y_pred > self.threshold) == np.asarray(y_true).reshape(y_pred.shape)
-        return float(np.count_nonzero(hits)) / y_pred.shape[-1]
+    def targets(self, y_true, y_pred):
+        return np.asarray(y_true).reshape(y_pred.shape)
+
+    def rule_args(self, dtype):
+        return (dtype.type(self.threshold),)
+
+    def per_row(self, classes):
+        return classes
 
 
 _SHAPE_RESOLVED = ("accuracy", "acc")

@@ -16,16 +16,35 @@ from .registry import register
 from .validation import check_number
 
 
+def penalty_value(w, l1, l2):
+    """``l1 * sum|w| + l2 * sum w^2`` (the penalty added to the loss)."""
+    return l1 * np.sum(np.abs(w)) + l2 * np.sum(np.square(w))
+
+
+def penalty_grad(w, l1, two_l2):
+    """Its gradient, elementwise: ``l1 * sign(w) + 2 l2 * w``."""
+    return l1 * np.sign(w) + two_l2 * w
+
+
 @register("regularizer", "l1_l2")
 class L1L2:
+    """The penalty ``penalty_value`` and its gradient ``penalty_grad``, written once for both training paths
+    (``value_args``/``grad_args`` give their arguments in the weights' float type)."""
+
     def __init__(self, l1=0.0, l2=0.0):
         self.l1, self.l2 = check_number("l1", l1, low=0), check_number("l2", l2, low=0)
 
+    def value_args(self, dtype) -> tuple:
+        return dtype.type(self.l1), dtype.type(self.l2)
+
+    def grad_args(self, dtype) -> tuple:
+        return dtype.type(self.l1), dtype.type(2.0 * self.l2)
+
     def __call__(self, w) -> float:
-        return float(self.l1 * np.sum(np.abs(w)) + self.l2 * np.sum(np.square(w)))
+        return float(penalty_value(w, *self.value_args(w.dtype)))
 
     def gradient(self, w) -> np.ndarray:
-        return self.l1 * np.sign(w) + (2.0 * self.l2) * w
+        return penalty_grad(w, *self.grad_args(w.dtype))
 
     def get_config(self):
         return {"l1": self.l1, "l2": self.l2}

@@ -1,10 +1,13 @@
-"""Activation functions: value and derivative side by side.
+"""Activation functions: value and derivative side by side, written once for both training paths.
 
-Each activation is a small class with ``__call__(x) -> y`` and
-``backward(x, y, dy) -> dx`` (the chain rule through the function, using the
-cached input ``x`` and output ``y`` so nothing is recomputed).  Layers resolve
-``activation='tanh'`` through the registry; the lower-case module functions
-(``tweaknet.activations.tanh(x)``) evaluate the same objects.
+Each activation's math is two module-level functions in the subset of NumPy that Numba compiles
+(``tweaknet.ops``): ``value(z, *args) -> a`` and ``grad(z, a, d, *args) -> dz``, the chain rule through
+the function from the cached input ``z`` and output ``a`` (nothing is recomputed).  They are elementwise
+(softmax: row-wise, ``rowwise = True``), so the reference path calls them on whole batches and the
+compiled path inlines them per element (per row) in its loops.  The class holds the arguments
+(``rule_args(dtype)``: negative slope, alpha, ... in the arrays' float type) and the Keras API:
+``__call__(x) -> y`` and ``backward(x, y, dy) -> dx``.  Layers resolve ``activation='tanh'`` through
+the registry; the lower-case module functions (``tweaknet.activations.tanh(x)``) evaluate the same objects.
 """
 from __future__ import annotations
 
@@ -14,17 +17,38 @@ from ..registry import get as _get
 from ..registry import register
 
 
+def as_float(x) -> np.ndarray:
+    """``x`` as a floating-point array (integers become float64, as NumPy's ufuncs would make them)."""
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.result_type(x, np.float32))
+
+
 class Activation:
-    """Base class for an elementwise (or row-wise, for softmax) activation function."""
+    """Base class: subclasses set ``value`` and ``grad`` (see the module docstring) and ``rule_args``."""
 
     #: Largest value of the derivative, used by diagnostics to define saturation (None: not saturating).
     max_derivative: float | None = None
+    #: True when ``value``/``grad`` work on whole rows (the last axis) instead of element by element.
+    rowwise = False
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    @staticmethod
+    def value(z):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:  # pragma: no cover
+    @staticmethod
+    def grad(z, a, d):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def rule_args(self, dtype) -> tuple:
+        """The extra arguments of ``value`` and ``grad``, as scalars of ``dtype``."""
+        return ()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = as_float(x)
+        return self.value(x, *self.rule_args(x.dtype))
+
+    def backward(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        return self.grad(x, y, dy, *self.rule_args(dy.dtype))
 
     def derivative(self, x: np.ndarray) -> np.ndarray:
         """Elementwise derivative dy/dx (for plots and diagnostics)."""
@@ -52,11 +76,16 @@ class Activation:
 class Linear(Activation):
     """Identity: ``y = x``, ``dy/dx = 1`` (a layer with no activation)."""
 
+    @staticmethod
+    def value(z):
+        return z
+
+    @staticmethod
+    def grad(z, a, d):
+        return d
+
     def __call__(self, x):
         return x
-
-    def backward(self, x, y, dy):
-        return dy
 
 
 def get(identifier) -> Activation:

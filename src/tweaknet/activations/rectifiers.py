@@ -7,10 +7,60 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import ONE, ZERO, where
 from ..registry import register
 from ..validation import check_number
 from .base import Activation, exported
-from .s_shaped import stable_sigmoid
+from .s_shaped import sigmoid_value
+
+
+def relu_value(z):
+    return np.maximum(z, ZERO)
+
+
+def relu_grad(z, a, d):
+    return d * (z > ZERO)
+
+
+def relu_general_value(z, negative_slope, max_value, threshold):
+    """ReLU with Keras's arguments (``max_value`` = inf for none)."""
+    return np.minimum(where(z > threshold, z, negative_slope * (z - threshold)), max_value)
+
+
+def relu_general_grad(z, a, d, negative_slope, max_value, threshold):
+    return d * where(z >= max_value, ZERO, where(z > threshold, ONE, negative_slope))
+
+
+def leaky_relu_value(z, negative_slope):
+    return where(z > ZERO, z, negative_slope * z)
+
+
+def leaky_relu_grad(z, a, d, negative_slope):
+    return where(z > ZERO, d, negative_slope * d)
+
+
+def elu_value(z, alpha):
+    return where(z > ZERO, z, alpha * np.expm1(np.minimum(z, ZERO)))
+
+
+def elu_grad(z, a, d, alpha):
+    return where(z > ZERO, d, d * (a + alpha))
+
+
+def selu_value(z, alpha, scale):
+    return scale * where(z > ZERO, z, alpha * np.expm1(np.minimum(z, ZERO)))
+
+
+def selu_grad(z, a, d, alpha, scale):
+    return where(z > ZERO, scale * d, d * (a + scale * alpha))
+
+
+def softplus_value(z):
+    return np.maximum(z, ZERO) + np.log1p(np.exp(-np.abs(z)))
+
+
+def softplus_grad(z, a, d):
+    return d * sigmoid_value(z)
 
 
 @register("activation", "relu", "Relu")  # Relu: the class name before 0.2 (saved files)
@@ -25,25 +75,21 @@ class ReLU(Activation):
         self.negative_slope = check_number("negative_slope", negative_slope, low=0)
         self.max_value = check_number("max_value", max_value, low=0, allow_none=True)
         self.threshold = check_number("threshold", threshold)
+        if not self.is_plain:  # the rules with Keras's arguments
+            self.value, self.grad = relu_general_value, relu_general_grad
+
+    value, grad = staticmethod(relu_value), staticmethod(relu_grad)
 
     @property
     def is_plain(self) -> bool:
         """True for plain ``max(x, 0)`` (no ``negative_slope``, ``max_value`` or ``threshold``)."""
         return self.negative_slope == 0.0 and self.max_value is None and self.threshold == 0.0
 
-    def __call__(self, x):
+    def rule_args(self, dtype):
         if self.is_plain:
-            return np.maximum(x, 0.0).astype(np.result_type(x, np.float32), copy=False)
-        y = np.where(x > self.threshold, x, self.negative_slope * (x - self.threshold))
-        return y if self.max_value is None else np.minimum(y, self.max_value)
-
-    def backward(self, x, y, dy):
-        if self.is_plain:
-            return dy * (x > 0)
-        slope = np.where(x > self.threshold, 1.0, self.negative_slope)
-        if self.max_value is not None:
-            slope = np.where(x >= self.max_value, 0.0, slope)
-        return dy * slope.astype(dy.dtype, copy=False)
+            return ()
+        top = np.inf if self.max_value is None else self.max_value
+        return dtype.type(self.negative_slope), dtype.type(top), dtype.type(self.threshold)
 
     def get_config(self):
         return {"negative_slope": self.negative_slope, "max_value": self.max_value, "threshold": self.threshold}
@@ -57,14 +103,13 @@ class LeakyReLU(Activation):
     PyTorch's ``nn.LeakyReLU`` uses 0.01.
     """
 
+    value, grad = staticmethod(leaky_relu_value), staticmethod(leaky_relu_grad)
+
     def __init__(self, negative_slope=0.2):
         self.negative_slope = check_number("negative_slope", negative_slope, low=0)
 
-    def __call__(self, x):
-        return np.where(x > 0, x, self.negative_slope * x).astype(np.result_type(x, np.float32), copy=False)
-
-    def backward(self, x, y, dy):
-        return np.where(x > 0, dy, self.negative_slope * dy)
+    def rule_args(self, dtype):
+        return (dtype.type(self.negative_slope),)
 
     def get_config(self):
         return {"negative_slope": self.negative_slope}
@@ -78,15 +123,13 @@ class ELU(Activation):
     keeps it exact near 0 and free of overflow.
     """
 
+    value, grad = staticmethod(elu_value), staticmethod(elu_grad)
+
     def __init__(self, alpha=1.0):
         self.alpha = check_number("alpha", alpha)
 
-    def __call__(self, x):
-        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0.0))).astype(
-            np.result_type(x, np.float32), copy=False)
-
-    def backward(self, x, y, dy):
-        return np.where(x > 0, dy, dy * (y + self.alpha))
+    def rule_args(self, dtype):
+        return (dtype.type(self.alpha),)
 
     def get_config(self):
         return {"alpha": self.alpha}
@@ -98,24 +141,17 @@ class SELU(Activation):
 
     alpha = 1.6732632423543772848170429916717
     scale = 1.0507009873554804934193349852946
+    value, grad = staticmethod(selu_value), staticmethod(selu_grad)
 
-    def __call__(self, x):
-        return (self.scale * np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0.0)))).astype(
-            np.result_type(x, np.float32), copy=False)
-
-    def backward(self, x, y, dy):
-        return np.where(x > 0, self.scale * dy, dy * (y + self.scale * self.alpha))
+    def rule_args(self, dtype):
+        return dtype.type(self.alpha), dtype.type(self.scale)
 
 
 @register("activation", "softplus")
 class Softplus(Activation):
     """Softplus ``log(1 + e^x)`` (Dugas et al. 2001), computed as ``max(x, 0) + log1p(e^-|x|)``; derivative S(x)."""
 
-    def __call__(self, x):
-        return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-
-    def backward(self, x, y, dy):
-        return dy * stable_sigmoid(x)
+    value, grad = staticmethod(softplus_value), staticmethod(softplus_grad)
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):

@@ -7,15 +7,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import ONE, ZERO, where
 from ..registry import register
-from .base import Activation, exported
+from .base import Activation, as_float, exported
+
+
+def sigmoid_value(z):
+    """``1 / (1 + exp(-z))`` without overflow: ``e / (1 + e)`` with ``e = exp(-|z|)`` for negative z."""
+    e = np.exp(-np.abs(z))
+    r = ONE / (ONE + e)
+    return where(z >= ZERO, r, e * r)
+
+
+def sigmoid_grad(z, a, d):
+    return d * a * (ONE - a)
+
+
+def tanh_value(z):
+    return np.tanh(z)
+
+
+def tanh_grad(z, a, d):
+    return d * (ONE - a * a)
 
 
 def stable_sigmoid(x: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-x))`` without overflow: ``e / (1 + e)`` with ``e = exp(-|x|)`` for negative x."""
-    e = np.exp(-np.abs(x))
-    r = 1.0 / (1.0 + e)
-    return np.where(x >= 0, r, e * r).astype(np.result_type(x, np.float32), copy=False)
+    """The logistic sigmoid of any array, without overflow (used by softplus and binary cross-entropy)."""
+    return sigmoid_value(as_float(x))
 
 
 @register("activation", "sigmoid")
@@ -23,12 +41,7 @@ class Sigmoid(Activation):
     """Logistic sigmoid ``S(x) = 1 / (1 + e^-x)``; ``S'(x) = S(x)(1 - S(x))``, at most 0.25."""
 
     max_derivative = 0.25
-
-    def __call__(self, x):
-        return stable_sigmoid(x)
-
-    def backward(self, x, y, dy):
-        return dy * y * (1.0 - y)
+    value, grad = staticmethod(sigmoid_value), staticmethod(sigmoid_grad)
 
 
 @register("activation", "tanh")
@@ -36,12 +49,7 @@ class Tanh(Activation):
     """Hyperbolic tangent ``tanh(x)``; derivative ``1 - tanh(x)^2``, at most 1."""
 
     max_derivative = 1.0
-
-    def __call__(self, x):
-        return np.tanh(x)
-
-    def backward(self, x, y, dy):
-        return dy * (1.0 - y * y)
+    value, grad = staticmethod(tanh_value), staticmethod(tanh_grad)
 
 
 sigmoid = exported(Sigmoid(), lambda x: stable_sigmoid(np.asarray(x)))

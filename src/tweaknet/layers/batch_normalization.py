@@ -3,9 +3,41 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import ONE, first_mean, first_sum
 from ..registry import register
 from ..validation import check_int, check_number
 from .base import Layer
+
+
+def batch_statistics(x):
+    """Mean and biased variance of each feature over the batch (``x``: (m, features)), two-pass."""
+    mean = first_mean(x)
+    xc = x - mean
+    return mean, first_mean(xc * xc)
+
+
+def batch_norm_value(x, mean, var, gamma, beta, epsilon):
+    """``(y, x_hat, inv_std)`` for statistics ``mean``/``var`` (the batch's in training, the moving ones at inference)."""
+    inv_std = ONE / np.sqrt(var + epsilon)
+    x_hat = (x - mean) * inv_std
+    return x_hat * gamma + beta, x_hat, inv_std
+
+
+def batch_norm_grad(dy, x_hat, inv_std, gamma, training):
+    """The gradient at the input; in training it goes through the batch statistics too."""
+    d = dy * gamma
+    if training:
+        return (d - first_mean(d) - x_hat * first_mean(d * x_hat)) * inv_std
+    return d * inv_std
+
+
+def batch_norm_param_grads(dy, x_hat):
+    """``(dgamma, dbeta)``."""
+    return first_sum(dy * x_hat), first_sum(dy)
+
+
+def moving_average(buffer, statistic, momentum, one_minus_momentum):
+    return buffer * momentum + statistic * one_minus_momentum
 
 
 @register("layer", "batch_normalization")
@@ -52,7 +84,6 @@ class BatchNormalization(Layer):
             raise ValueError(f"BatchNormalization axis={self.axis} is invalid for inputs of shape "
                              f"(N, {', '.join(map(str, input_shape))}).")
         self._axis = self.axis % ndim
-        self._reduce = tuple(a for a in range(ndim) if a != self._axis)
         n = input_shape[self._axis - 1]
         gi, bi, mi, vi = self.initializers
         if self.scale:
@@ -61,46 +92,49 @@ class BatchNormalization(Layer):
             self.add_weight("beta", (n,), bi)
         self.add_weight("moving_mean", (n,), mi, trainable=False)
         self.add_weight("moving_variance", (n,), vi, trainable=False)
-        self._bshape = [1] * ndim
-        self._bshape[self._axis] = n
         super().build(input_shape)
 
-    def _b(self, v):
-        return v.reshape(self._bshape)
+    def _rows(self, x):
+        """``x`` as (samples, features) rows: the feature axis last, every other axis flattened."""
+        return np.moveaxis(x, self._axis, -1).reshape(-1, x.shape[self._axis])
+
+    def _unrows(self, rows, shape):
+        moved = [s for i, s in enumerate(shape) if i != self._axis] + [shape[self._axis]]
+        return np.moveaxis(rows.reshape(moved), -1, self._axis)
+
+    def rule_args(self, dtype) -> tuple:
+        """``(gamma, beta, epsilon)`` for the rules (ones and zeros when ``scale``/``center`` are off)."""
+        n = self.buffers["moving_mean"].shape[0]
+        gamma = self.params["gamma"] if self.scale else np.ones(n, dtype)
+        beta = self.params["beta"] if self.center else np.zeros(n, dtype)
+        return gamma, beta, dtype.type(self.epsilon)
 
     def forward(self, x, training=False):
-        if training and self.trainable:
-            mu = np.mean(x, axis=self._reduce, keepdims=True)
-            xc = x - mu
-            var = np.mean(xc * xc, axis=self._reduce, keepdims=True)
-            k = self.momentum
-            for name, stat in (("moving_mean", mu), ("moving_variance", var)):
+        rows = self._rows(x)
+        gamma, beta, epsilon = self.rule_args(rows.dtype)
+        self._training = bool(training and self.trainable)
+        if self._training:
+            mean, var = batch_statistics(rows)
+            k = rows.dtype.type(self.momentum)
+            for name, stat in (("moving_mean", mean), ("moving_variance", var)):
                 buf = self.buffers[name]
-                buf[...] = buf * k + stat.reshape(-1) * (1.0 - k)
+                buf[...] = moving_average(buf, stat, k, rows.dtype.type(1.0 - self.momentum))
         else:
-            mu, var = self._b(self.buffers["moving_mean"]), self._b(self.buffers["moving_variance"])
-            xc = x - mu
-        inv_std = 1.0 / np.sqrt(var + self.epsilon)
-        x_hat = xc * inv_std
-        self._x_hat, self._inv_std, self._training = x_hat, inv_std, bool(training and self.trainable)
-        y = x_hat * self._b(self.params["gamma"]) if self.scale else x_hat.copy()
-        if self.center:
-            y += self._b(self.params["beta"])
-        return y
+            mean, var = self.buffers["moving_mean"], self.buffers["moving_variance"]
+        y, self._x_hat, self._inv_std = batch_norm_value(rows, mean, var, gamma, beta, epsilon)
+        return self._unrows(y, x.shape)
 
     def backward(self, dy):
-        x_hat, r = self._x_hat, self._reduce
+        rows = self._rows(dy)
+        dgamma, dbeta = batch_norm_param_grads(rows, self._x_hat)
         if self.scale:
-            np.sum(dy * x_hat, axis=r, out=self.grads["gamma"])
+            self.grads["gamma"][...] = dgamma
         if self.center:
-            np.sum(dy, axis=r, out=self.grads["beta"])
+            self.grads["beta"][...] = dbeta
         if not self.needs_input_grad:
             return None
-        d = dy * self._b(self.params["gamma"]) if self.scale else dy
-        if not self._training:
-            return d * self._inv_std
-        return (d - np.mean(d, axis=r, keepdims=True)
-                - x_hat * np.mean(d * x_hat, axis=r, keepdims=True)) * self._inv_std
+        gamma = self.rule_args(rows.dtype)[0]
+        return self._unrows(batch_norm_grad(rows, self._x_hat, self._inv_std, gamma, self._training), dy.shape)
 
     def get_config(self):
         return super().get_config() | {"axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,

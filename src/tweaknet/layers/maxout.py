@@ -3,9 +3,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import ONE, expand_last, last_max, last_sum_kept
 from ..registry import register
 from ..validation import check_int
 from .base import Layer
+
+
+def maxout_value(groups):
+    """The maximum of each group (``groups``: (..., units, k))."""
+    return last_max(groups)
+
+
+def maxout_grad(groups, y, dy):
+    """The gradient at the group members: to each group's maximum, shared equally among ties."""
+    mask = (groups == expand_last(y)) * ONE
+    return mask / last_sum_kept(mask) * expand_last(dy)
 
 
 @register("layer", "maxout")
@@ -35,17 +47,14 @@ class Maxout(Layer):
         return (*input_shape[:-1], self.num_units)
 
     def forward(self, x, training=False):
-        g = x.reshape(*x.shape[:-1], self.num_units, x.shape[-1] // self.num_units)
-        y = g.max(axis=-1)
-        self._mask = g == y[..., None]
-        self._shape = x.shape
-        return y
+        self._groups = x.reshape(*x.shape[:-1], self.num_units, x.shape[-1] // self.num_units)
+        self._y = maxout_value(self._groups)
+        return self._y
 
     def backward(self, dy):
         if not self.needs_input_grad:
             return None
-        share = self._mask / self._mask.sum(axis=-1, keepdims=True)
-        return (share * dy[..., None]).astype(dy.dtype, copy=False).reshape(self._shape)
+        return maxout_grad(self._groups, self._y, dy).astype(dy.dtype, copy=False).reshape(self._groups.shape[:-2] + (-1,))
 
     def get_config(self):
         return super().get_config() | {"num_units": self.num_units, "axis": self.axis}

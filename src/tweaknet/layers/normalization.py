@@ -13,6 +13,19 @@ from ..registry import register
 from .base import Layer
 
 
+def normalization_value(x, mean, denominator, invert):
+    """``(x - mean) / denominator``, or back with ``invert``: ``x * denominator + mean``."""
+    if invert:
+        return x * denominator + mean
+    return (x - mean) / denominator
+
+
+def normalization_grad(dy, denominator, invert):
+    if invert:
+        return dy * denominator
+    return dy / denominator
+
+
 @register("layer", "normalization")
 class Normalization(Layer):
     """``y = (x - mean) / max(sqrt(variance), epsilon)``, with ``mean``/``variance`` given or learned by ``adapt``.
@@ -67,14 +80,12 @@ class Normalization(Layer):
         return np.maximum(np.sqrt(self.buffers["variance"]), np.asarray(config.epsilon(), self.dtype))
 
     def forward(self, x, training=False):
-        if self.invert:
-            return x * self.denominator() + self.buffers["mean"]
-        return (x - self.buffers["mean"]) / self.denominator()
+        return normalization_value(x, self.buffers["mean"], self.denominator(), self.invert)
 
     def backward(self, dy):
         if not self.needs_input_grad:
             return None
-        return dy * self.denominator() if self.invert else dy / self.denominator()
+        return normalization_grad(dy, self.denominator(), self.invert)
 
     def get_config(self):
         return super().get_config() | {"axis": self.axis, "invert": self.invert}

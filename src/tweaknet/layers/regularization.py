@@ -4,9 +4,20 @@ from __future__ import annotations
 import numpy as np
 
 from .. import seeding
+from ..ops import ZERO, where
 from ..registry import register
 from ..validation import check_number
 from .base import Layer
+
+
+def dropout_value(x, keep, keep_probability):
+    """``x / keep_probability`` where kept, else 0 (Keras divides; a multiplication by the inverse rounds once more)."""
+    return where(keep, x / keep_probability, ZERO)
+
+
+def dropout_keep(draw, rate):
+    """Keep a unit when its uniform draw in [0, 1) is at least ``rate``."""
+    return draw >= rate
 
 
 class _Noise(Layer):
@@ -47,16 +58,15 @@ class Dropout(_Noise):
         self._keep = None
         if not training or self.rate == 0.0:
             return x
-        self._keep = self.rng().random(x.shape) >= self.rate
-        # x / (1 - rate) where kept, as Keras computes it (a multiplication by 1 / (1 - rate) can round once more)
-        return np.where(self._keep, x / np.asarray(1.0 - self.rate, x.dtype), np.zeros((), x.dtype))
+        self._keep = dropout_keep(self.rng().random(x.shape), self.rate)
+        return dropout_value(x, self._keep, x.dtype.type(1.0 - self.rate))
 
     def backward(self, dy):
         if not self.needs_input_grad:
             return None
         if self._keep is None:
             return dy
-        return np.where(self._keep, dy / np.asarray(1.0 - self.rate, dy.dtype), np.zeros((), dy.dtype))
+        return dropout_value(dy, self._keep, dy.dtype.type(1.0 - self.rate))
 
     def get_config(self):
         return super().get_config() | {"rate": self.rate, "seed": self.seed}

@@ -4,6 +4,13 @@ Reduction (Keras's default ``'sum_over_batch_size'``): a per-sample loss is comp
 last axis, then averaged over the M = N (x any middle axes) samples.  The gradient divides by
 exactly the same M, so it is the derivative of the reported number.
 
+One definition, two executions: each loss writes its math once, as module-level functions in the subset
+of NumPy that Numba compiles (``tweaknet.ops``), over the last axis: ``value(t, p, *args)`` (the per-sample
+loss), ``grad(t, p, *args)`` (dL/dp of the reduced loss) and, for losses that fuse, ``fused(t, p, *args)``
+(dL/dz at the partner's logits).  ``rules()`` returns them and ``*_args`` their scalar arguments (epsilon,
+the reduction's scale) in the arrays' float type; the reference path calls them on whole batches, the
+compiled path row by row.
+
 Fusion (the chapter's Equation 5-2): when the model's output activation is the loss's partner
 (sigmoid for binary cross-entropy, softmax for categorical cross-entropy), the model asks for
 ``fused_backward``, the derivative with respect to the *logits*, ``(y_hat - y) / M``, and skips
@@ -31,17 +38,37 @@ class Loss:
         self.from_logits = bool(from_logits)
         self.name = name or self._registry_name
 
-    # -- per-sample values and their gradient; subclasses implement these two ---------------
-    def per_sample(self, y_true, y_pred) -> np.ndarray:  # pragma: no cover - abstract
+    # -- the math (subclasses): the three rules and their arguments ---------------------------
+    def rules(self):  # pragma: no cover - abstract
+        """``(value, grad, fused)``: the functions of the module docstring (``fused`` None: no fusion)."""
         raise NotImplementedError
+
+    def value_args(self, dtype) -> tuple:
+        return ()
+
+    def grad_args(self, dtype, count: int, classes: int) -> tuple:
+        """Arguments of ``grad`` for ``count`` per-sample losses (M) of ``classes`` outputs each."""
+        return ()
+
+    def fused_args(self, dtype, count: int, classes: int) -> tuple:
+        return ()
+
+    # -- per-sample values and their gradients on whole batches (the reference path) ----------
+    def per_sample(self, y_true, y_pred) -> np.ndarray:
+        """The loss of each sample (over the last axis)."""
+        return self.rules()[0](y_true, y_pred, *self.value_args(y_pred.dtype))
 
     def grad(self, y_true, y_pred) -> np.ndarray:
         """dL/dy_pred of the reduced loss (the sum of per-sample losses divided by their count)."""
-        raise NotImplementedError  # pragma: no cover
+        args = self.grad_args(y_pred.dtype, count(y_pred.shape[:-1]), y_pred.shape[-1])
+        return self.rules()[1](y_true, y_pred, *args)
 
     def fused_backward(self, y_true, y_pred) -> np.ndarray:
         """dL/dz at the logits z of the partner activation, given its output ``y_pred``."""
-        raise TypeError(f"{type(self).__name__} does not fuse with an output activation.")
+        fused = self.rules()[2]
+        if fused is None:
+            raise TypeError(f"{type(self).__name__} does not fuse with an output activation.")
+        return fused(y_true, y_pred, *self.fused_args(y_pred.dtype, count(y_pred.shape[:-1]), y_pred.shape[-1]))
 
     def can_fuse(self, activation) -> bool:
         """True when ``activation`` is this loss's partner and the model should call ``fused_backward``."""

@@ -14,18 +14,73 @@ import numpy as np
 
 from .. import config
 from ..activations import Sigmoid, Softmax
+from ..activations.s_shaped import sigmoid_value
+from ..activations.softmax import softmax_value
+from ..ops import ONE, ZERO, expand_last, last_max_kept, last_mean, last_sum, last_sum_kept, where
 from ..registry import register
-from .base import Loss, count
+from .base import Loss
+
+LOG_FLOOR = np.float32(-100.0)  # Keras and torch.nn.BCELoss bound each log at -100
 
 
-def _log_softmax(z):
-    s = z - np.max(z, axis=-1, keepdims=True)
-    return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+def bce_value(t, p, epsilon):
+    """Per-sample binary cross-entropy of probabilities ``p``, clipped to [eps, 1 - eps], each log at least -100."""
+    q = np.minimum(np.maximum(p, epsilon), ONE - epsilon)
+    return -last_mean(t * np.maximum(np.log(q), LOG_FLOOR) + (ONE - t) * np.maximum(np.log1p(-q), LOG_FLOOR))
 
 
-def _softmax(z):
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+def bce_grad(t, p, epsilon, scale):
+    """dL/dp of the reduced loss (zero where Keras's clip is active); ``scale`` = 1 / (M C)."""
+    q = np.minimum(np.maximum(p, epsilon), ONE - epsilon)
+    inside = (p >= epsilon) & (p <= ONE - epsilon)
+    return where(inside, (q - t) / (q * (ONE - q)), ZERO) * scale
+
+
+def bce_logits_value(t, z):
+    return last_mean(np.maximum(z, ZERO) - z * t + np.log1p(np.exp(-np.abs(z))))
+
+
+def bce_logits_grad(t, z, scale):
+    return (sigmoid_value(z) - t) * scale
+
+
+def bce_fused_grad(t, p, scale):
+    """dL/dz at the logits of a sigmoid output: ``(y_hat - y) / (M C)``."""
+    return (p - t) * scale
+
+
+def cce_value(t, p, epsilon):
+    """Per-sample categorical cross-entropy of probabilities (renormalized, clipped to [eps, 1 - eps])."""
+    q = np.minimum(np.maximum(p / last_sum_kept(p), epsilon), ONE - epsilon)
+    return -last_sum(t * np.log(q))
+
+
+def cce_grad(t, p, epsilon, count):
+    """dL/dp of the reduced loss through the renormalization and the clip (Keras's value); ``count`` = M."""
+    s = last_sum_kept(p)
+    q = p / s
+    inside = (q >= epsilon) & (q <= ONE - epsilon)
+    dq = where(inside, -t / np.minimum(np.maximum(q, epsilon), ONE - epsilon), ZERO)
+    return (dq - last_sum_kept(dq * q)) / (s * count)
+
+
+def cce_logits_value(t, z):
+    s = z - last_max_kept(z)
+    return -last_sum(t * (s - np.log(last_sum_kept(np.exp(s)))))
+
+
+def cce_logits_grad(t, z, count):
+    return (softmax_value(z) * last_sum_kept(t) - t) / count
+
+
+def cce_fused_grad(t, p, count):
+    """dL/dz at the logits of a softmax output: ``(y_hat sum_j y_j - y) / M``."""
+    return (p * last_sum_kept(t) - t) / count
+
+
+def one_hot(labels, n):
+    """Integer class labels as one-hot rows of ``n`` classes."""
+    return (np.arange(n) == expand_last(labels)) * ONE
 
 
 @register("loss", "binary_crossentropy", "bce")
@@ -39,29 +94,20 @@ class BinaryCrossentropy(Loss):
 
     fuses_with = Sigmoid
 
-    def per_sample(self, y_true, y_pred):
+    def rules(self):
         if self.from_logits:
-            z = y_pred
-            return np.mean(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z))), axis=-1)
-        eps = config.epsilon()
-        p = np.clip(y_pred, eps, 1.0 - eps)
-        return -np.mean(y_true * np.maximum(np.log(p), -100.0) + (1.0 - y_true) * np.maximum(np.log1p(-p), -100.0),
-                        axis=-1)
+            return bce_logits_value, bce_logits_grad, None
+        return bce_value, bce_grad, bce_fused_grad
 
-    def _scale(self, y_pred):
-        return 1.0 / (count(y_pred.shape[:-1]) * y_pred.shape[-1])
+    def value_args(self, dtype):
+        return () if self.from_logits else (dtype.type(config.epsilon()),)
 
-    def grad(self, y_true, y_pred):
-        if self.from_logits:
-            from ..activations.s_shaped import stable_sigmoid
-            return (stable_sigmoid(y_pred) - y_true) * self._scale(y_pred)
-        eps = config.epsilon()
-        p = np.clip(y_pred, eps, 1.0 - eps)
-        inside = (y_pred >= eps) & (y_pred <= 1.0 - eps)
-        return np.where(inside, (p - y_true) / (p * (1.0 - p)), 0.0) * self._scale(y_pred)
+    def grad_args(self, dtype, count, classes):
+        scale = dtype.type(1.0 / (count * classes))
+        return (scale,) if self.from_logits else (dtype.type(config.epsilon()), scale)
 
-    def fused_backward(self, y_true, y_pred):
-        return (y_pred - y_true) * self._scale(y_pred)
+    def fused_args(self, dtype, count, classes):
+        return (dtype.type(1.0 / (count * classes)),)
 
 
 class ClassCrossentropy(Loss):
@@ -80,29 +126,28 @@ class ClassCrossentropy(Loss):
         """The targets as rows of the output's shape."""
         return y_true
 
-    def per_sample(self, y_true, y_pred):
-        y_true = self.rows(y_true, y_pred)
+    def rules(self):
         if self.from_logits:
-            return -np.sum(y_true * _log_softmax(y_pred), axis=-1)
-        eps = config.epsilon()
-        p = np.clip(y_pred / np.sum(y_pred, axis=-1, keepdims=True), eps, 1.0 - eps)
-        return -np.sum(y_true * np.log(p), axis=-1)
+            return cce_logits_value, cce_logits_grad, None
+        return cce_value, cce_grad, cce_fused_grad
+
+    def value_args(self, dtype):
+        return () if self.from_logits else (dtype.type(config.epsilon()),)
+
+    def grad_args(self, dtype, count, classes):
+        return (dtype.type(count),) if self.from_logits else (dtype.type(config.epsilon()), dtype.type(count))
+
+    def fused_args(self, dtype, count, classes):
+        return (dtype.type(count),)
+
+    def per_sample(self, y_true, y_pred):
+        return super().per_sample(self.rows(y_true, y_pred), y_pred)
 
     def grad(self, y_true, y_pred):
-        y_true = self.rows(y_true, y_pred)
-        M = count(y_pred.shape[:-1])
-        if self.from_logits:
-            return (_softmax(y_pred) * np.sum(y_true, axis=-1, keepdims=True) - y_true) / M
-        # Keras's value: q = clip(p / sum(p)); L = -sum y ln q.  Chain rule through both steps.
-        eps = config.epsilon()
-        s = np.sum(y_pred, axis=-1, keepdims=True)
-        q = y_pred / s
-        dq = np.where((q >= eps) & (q <= 1.0 - eps), -y_true / np.clip(q, eps, 1.0 - eps), 0.0)
-        return (dq - np.sum(dq * q, axis=-1, keepdims=True)) / (s * M)
+        return super().grad(self.rows(y_true, y_pred), y_pred)
 
     def fused_backward(self, y_true, y_pred):
-        y_true = self.rows(y_true, y_pred)
-        return (y_pred * np.sum(y_true, axis=-1, keepdims=True) - y_true) / count(y_pred.shape[:-1])
+        return super().fused_backward(self.rows(y_true, y_pred), y_pred)
 
 
 @register("loss", "categorical_crossentropy", "cce")
@@ -119,9 +164,7 @@ class SparseCategoricalCrossentropy(ClassCrossentropy):
 
     def rows(self, y_true, y_pred):
         labels = np.asarray(y_true).reshape(y_pred.shape[:-1]).astype(np.intp)
-        onehot = np.zeros(y_pred.shape, dtype=y_pred.dtype)
-        np.put_along_axis(onehot, labels[..., None], 1.0, axis=-1)
-        return onehot
+        return one_hot(labels, y_pred.shape[-1]).astype(y_pred.dtype, copy=False)
 
     def check_targets(self, y_true, output_shape):
         ok = y_true.shape == (y_true.shape[0], *output_shape[1:-1]) or \

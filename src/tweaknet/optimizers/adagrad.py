@@ -8,6 +8,16 @@ from ..validation import check_number
 from .base import Optimizer
 
 
+def adagrad_rule(g, accumulator, lr, epsilon):
+    """The step (``w -= step``) and the new accumulator."""
+    accumulator = accumulator + g * g
+    return lr * g / np.sqrt(accumulator + epsilon), accumulator
+
+
+def adagrad_scalars(lr, t, state, epsilon):
+    return lr, epsilon
+
+
 @register("optimizer", "adagrad")
 class Adagrad(Optimizer):
     """Keras 3 defaults ``learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7``.
@@ -27,13 +37,14 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value = check_number("initial_accumulator_value", initial_accumulator_value, low=0)
         self.epsilon = self._epsilon(epsilon)
 
+    rule, scalars = staticmethod(adagrad_rule), staticmethod(adagrad_scalars)
+    rule_slots = ("accumulator",)
+
     def slot_initial_values(self):
         return {"accumulator": self.initial_accumulator_value}
 
-    def update_step(self, g, w, lr):
-        a = self._state["accumulator"]
-        a += g * g
-        w -= lr * g / np.sqrt(a + self.epsilon)
+    def constants(self):
+        return (self.epsilon,)
 
     def get_config(self):
         return super().get_config() | {"initial_accumulator_value": self.initial_accumulator_value,

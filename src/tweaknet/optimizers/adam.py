@@ -10,6 +10,21 @@ from ..validation import check_number
 from .base import Optimizer
 
 
+def adam_rule(g, m, v, v_hat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, amsgrad):
+    """The step (``w -= step``) and the new ``m``, ``v`` and ``v_hat`` (AMSGrad's running maximum)."""
+    m = m + (g - m) * one_minus_beta_1
+    v = v + (g * g - v) * one_minus_beta_2
+    if amsgrad:
+        v_hat = np.maximum(v_hat, v)
+        return (m * alpha) / (np.sqrt(v_hat) + epsilon), m, v, v_hat
+    return (m * alpha) / (np.sqrt(v) + epsilon), m, v, v_hat
+
+
+def adam_scalars(lr, t, state, beta_1, beta_2, epsilon, amsgrad):
+    alpha = lr * math.sqrt(1.0 - beta_2 ** t) / (1.0 - beta_1 ** t)
+    return alpha, 1.0 - beta_1, 1.0 - beta_2, epsilon, amsgrad
+
+
 @register("optimizer", "adam")
 class Adam(Optimizer):
     """Keras 3 defaults ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False``.
@@ -35,23 +50,17 @@ class Adam(Optimizer):
         self.epsilon = self._epsilon(epsilon)
         self.amsgrad = bool(amsgrad)
 
+    rule, scalars = staticmethod(adam_rule), staticmethod(adam_scalars)
+    rule_slots = ("m", "v", "v_hat")
+
     def slot_initial_values(self):
         slots = {"m": 0.0, "v": 0.0}
         if self.amsgrad:
             slots["v_hat"] = 0.0
         return slots
 
-    def update_step(self, g, w, lr):
-        t = self.iterations + 1
-        alpha = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
-        m, v = self._state["m"], self._state["v"]
-        m += (g - m) * (1.0 - self.beta_1)
-        v += (g * g - v) * (1.0 - self.beta_2)
-        if self.amsgrad:
-            v_hat = self._state["v_hat"]
-            np.maximum(v_hat, v, out=v_hat)
-            v = v_hat
-        w -= (m * alpha) / (np.sqrt(v) + self.epsilon)
+    def constants(self):
+        return self.beta_1, self.beta_2, self.epsilon, float(self.amsgrad)
 
     def get_config(self):
         return super().get_config() | {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,

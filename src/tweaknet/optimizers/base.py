@@ -1,4 +1,4 @@
-"""The optimizer template: validate, clip, decay weights, ``update_step``, count the step.
+"""The optimizer template: validate, clip, decay weights, the update rule, count the step.
 
 One optimizer serves the whole model.  It works on flat buffers: all trainable parameters in
 one contiguous array and all gradients in another with the same layout (each layer's arrays are
@@ -12,18 +12,34 @@ Order of one step, as in Keras 3's ``apply``::
     if weight_decay: w -= w * weight_decay * lr
     update_step(g, w, lr)                    # the rule of each subclass
     iterations += 1
+
+One definition, two executions: each optimizer writes its update rule once, as an elementwise function
+in the subset of NumPy that Numba compiles, ``rule(g, *slots, *args) -> (step, *slots)`` with
+``w -= step``, and its per-step scalar arguments as ``scalars(lr, t, state, *constants()) -> args``
+(plain arithmetic on floats; ``state`` holds running scalars such as Nadam's momentum product).  The
+reference path (``update_step``) calls the rule on the flat buffers; the compiled path calls the same
+function per element inside its loops, with the arguments cast to the parameters' float type once per
+step.  The rule takes every slot it can use (``rule_slots``); one this instance does not keep is passed
+as 0 and its new value dropped.
 """
 from __future__ import annotations
 
 import difflib
+import inspect
 import warnings
 
 import numpy as np
 
+from ..ops import ZERO
 from ..registry import get as _get
 from ..validation import check_number
 from . import clipping
 from .schedules import InverseTimeDecay, LearningRateSchedule
+
+
+def weight_decay_rule(w, rate):
+    """Decoupled weight decay before the update: ``w - w * (weight_decay * lr)``."""
+    return w - w * rate
 
 _BASE_ARGS = ("learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "name")
 
@@ -39,6 +55,22 @@ class Optimizer:
     """
 
     slots: dict[str, float] = {}
+    #: The slots ``rule`` takes, in order.
+    rule_slots: tuple = ()
+    #: Running scalars kept between steps, passed to ``scalars`` as a float64 array (Nadam: its product).
+    scalar_state: tuple = ()
+
+    @staticmethod
+    def rule(g, *slots_and_args):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def scalars(lr, t, state, *constants):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def constants(self) -> tuple:
+        """The hyperparameters ``scalars`` needs, as floats (flags as 0.0 or 1.0)."""
+        return ()
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None, **kwargs):
@@ -58,6 +90,7 @@ class Optimizer:
         self.iterations = 0
         self._segments = None
         self._state: dict[str, np.ndarray] = {}
+        self.step_state = np.array(self.scalar_state, dtype=np.float64)
 
     def _legacy_arguments(self, learning_rate, kwargs):
         if "lr" in kwargs:
@@ -89,7 +122,6 @@ class Optimizer:
         return check_number("epsilon", epsilon, low=0)
 
     def _own_args(self):
-        import inspect
         return [p for p in inspect.signature(type(self).__init__).parameters if p not in ("self", "kwargs")]
 
     # -- learning rate ----------------------------------------------------------------------
@@ -128,8 +160,17 @@ class Optimizer:
     def built(self) -> bool:
         return self._segments is not None
 
+    @property
+    def segments(self) -> list:
+        """``(start, stop)`` of each variable in the flat buffers (None before ``build``)."""
+        return self._segments
+
+    def slot(self, name):
+        """The flat array of slot ``name``, or None when this instance keeps no such slot."""
+        return self._state.get(name)
+
     def get_state(self) -> dict:
-        """Slots and step counter, for checkpoints and exact resume."""
+        """Slots and step counter (and running scalars), for checkpoints and exact resume."""
         return {"iterations": self.iterations, **{k: v.copy() for k, v in self._state.items()}}
 
     def set_state(self, state: dict) -> None:
@@ -155,12 +196,22 @@ class Optimizer:
         lr = self.learning_rate
         self.clip(g)
         if self.weight_decay:
-            w -= w * (self.weight_decay * lr)
+            w[...] = weight_decay_rule(w, w.dtype.type(self.weight_decay * lr))
         self.update_step(g, w, lr)
         self.iterations += 1
 
-    def update_step(self, g: np.ndarray, w: np.ndarray, lr: float) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def step_args(self, lr: float, dtype) -> tuple:
+        """The rule's arguments for the next step (``t = iterations + 1``), in ``dtype``; advances ``step_state``."""
+        return tuple(dtype.type(a) for a in self.scalars(lr, self.iterations + 1, self.step_state, *self.constants()))
+
+    def update_step(self, g: np.ndarray, w: np.ndarray, lr: float) -> None:
+        """``w -= step`` with the rule on the whole flat buffers; the kept slots are updated in place."""
+        slots = [self._state.get(name, ZERO) for name in self.rule_slots]
+        step, *new = self.rule(g, *slots, *self.step_args(lr, w.dtype))
+        for name, value in zip(self.rule_slots, new):
+            if name in self._state:
+                self._state[name][...] = value
+        w -= step
 
     def apply_gradients(self, grads_and_vars) -> None:
         """Keras's API on separate arrays: ``[(grad, variable), ...]``; variables are updated in place.

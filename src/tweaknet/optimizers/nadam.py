@@ -8,6 +8,24 @@ from ..validation import check_number
 from .base import Optimizer
 
 
+def nadam_rule(g, m, v, lr, one_minus_beta_1, one_minus_beta_2, epsilon, n1, n2, n3):
+    """The step (``w -= step``) and the new ``m`` and ``v``; n1, n2, n3 come from ``nadam_scalars``."""
+    m = m + (g - m) * one_minus_beta_1
+    v = v + (g * g - v) * one_minus_beta_2
+    m_hat = m * n1 + g * n2
+    v_hat = v / n3
+    return m_hat * lr / (np.sqrt(v_hat) + epsilon), m, v
+
+
+def nadam_scalars(lr, t, state, beta_1, beta_2, epsilon):
+    """The step's scalars; ``state[0]`` is the running product of the momentum schedule, advanced here."""
+    u_t = beta_1 * (1.0 - 0.5 * 0.96 ** t)
+    u_t1 = beta_1 * (1.0 - 0.5 * 0.96 ** (t + 1))
+    state[0] = state[0] * u_t
+    return (lr, 1.0 - beta_1, 1.0 - beta_2, epsilon, u_t1 / (1.0 - state[0] * u_t1),
+            (1.0 - u_t) / (1.0 - state[0]), 1.0 - beta_2 ** t)
+
+
 @register("optimizer", "nadam")
 class Nadam(Optimizer):
     """Keras 3 defaults ``learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7``.
@@ -31,21 +49,23 @@ class Nadam(Optimizer):
         self.beta_1 = check_number("beta_1", beta_1, low=0, high=1, high_open=True)
         self.beta_2 = check_number("beta_2", beta_2, low=0, high=1, high_open=True)
         self.epsilon = self._epsilon(epsilon)
-        self.u_product = 1.0
 
     slots = {"m": 0.0, "v": 0.0}
+    rule, scalars = staticmethod(nadam_rule), staticmethod(nadam_scalars)
+    rule_slots = ("m", "v")
+    scalar_state = (1.0,)
 
-    def update_step(self, g, w, lr):
-        t = self.iterations + 1
-        u_t = self.beta_1 * (1.0 - 0.5 * 0.96 ** t)
-        u_t1 = self.beta_1 * (1.0 - 0.5 * 0.96 ** (t + 1))
-        self.u_product *= u_t
-        m, v = self._state["m"], self._state["v"]
-        m += (g - m) * (1.0 - self.beta_1)
-        v += (g * g - v) * (1.0 - self.beta_2)
-        m_hat = m * (u_t1 / (1.0 - self.u_product * u_t1)) + g * ((1.0 - u_t) / (1.0 - self.u_product))
-        v_hat = v / (1.0 - self.beta_2 ** t)
-        w -= m_hat * lr / (np.sqrt(v_hat) + self.epsilon)
+    def constants(self):
+        return self.beta_1, self.beta_2, self.epsilon
+
+    @property
+    def u_product(self) -> float:
+        """The running product of the momentum schedule (starts at 1)."""
+        return float(self.step_state[0])
+
+    @u_product.setter
+    def u_product(self, value):
+        self.step_state[0] = value
 
     def get_state(self):
         return super().get_state() | {"u_product": self.u_product}

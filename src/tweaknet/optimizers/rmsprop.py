@@ -8,6 +8,24 @@ from ..validation import check_number
 from .base import Optimizer
 
 
+def rmsprop_rule(g, v, a, m, lr, rho, one_minus_rho, epsilon, momentum, centered):
+    """The step (``w -= step``) and the new ``velocity``, ``average_gradient`` and ``momentum`` slots."""
+    v = v * rho + one_minus_rho * (g * g)
+    if centered:
+        a = a * rho + one_minus_rho * g
+        step = lr * g / np.sqrt(v - a * a + epsilon)
+    else:
+        step = lr * g / np.sqrt(v + epsilon)
+    if momentum == 0:
+        return step, v, a, m
+    m = m * momentum + step
+    return m, v, a, m
+
+
+def rmsprop_scalars(lr, t, state, rho, momentum, epsilon, centered):
+    return lr, rho, 1.0 - rho, epsilon, momentum, centered
+
+
 @register("optimizer", "rmsprop")
 class RMSprop(Optimizer):
     """Keras 3 defaults ``learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False``.
@@ -33,6 +51,9 @@ class RMSprop(Optimizer):
         self.epsilon = self._epsilon(epsilon)
         self.centered = bool(centered)
 
+    rule, scalars = staticmethod(rmsprop_rule), staticmethod(rmsprop_scalars)
+    rule_slots = ("velocity", "average_gradient", "momentum")
+
     def slot_initial_values(self):
         slots = {"velocity": 0.0}
         if self.momentum:
@@ -41,26 +62,8 @@ class RMSprop(Optimizer):
             slots["average_gradient"] = 0.0
         return slots
 
-    def update_step(self, g, w, lr):
-        rho, s = self.rho, self._state
-        v = s["velocity"]
-        v *= rho
-        v += (1.0 - rho) * (g * g)
-        if self.centered:
-            a = s["average_gradient"]
-            a *= rho
-            a += (1.0 - rho) * g
-            denominator = v - a * a + self.epsilon
-        else:
-            denominator = v + self.epsilon
-        step = lr * g / np.sqrt(denominator)
-        if self.momentum:
-            m = s["momentum"]
-            m *= self.momentum
-            m += step
-            w -= m
-        else:
-            w -= step
+    def constants(self):
+        return self.rho, self.momentum, self.epsilon, float(self.centered)
 
     def get_config(self):
         return super().get_config() | {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,

@@ -6,6 +6,20 @@ from ..validation import check_number
 from .base import Optimizer
 
 
+def sgd_rule(g, m, lr, momentum, nesterov):
+    """The step (``w -= step``) and the new velocity ``m``."""
+    if momentum == 0:
+        return lr * g, m
+    m = m * momentum - lr * g
+    if nesterov:
+        return -(momentum * m - lr * g), m
+    return -m, m
+
+
+def sgd_scalars(lr, t, state, momentum, nesterov):
+    return lr, momentum, nesterov
+
+
 @register("optimizer", "sgd")
 class SGD(Optimizer):
     """Gradient descent with optional (Nesterov) momentum; Keras 3 defaults ``learning_rate=0.01, momentum=0.0``.
@@ -22,6 +36,9 @@ class SGD(Optimizer):
     same; with a changing rate they differ.  PyTorch's dampening has no Keras counterpart.
     """
 
+    rule, scalars = staticmethod(sgd_rule), staticmethod(sgd_scalars)
+    rule_slots = ("m",)
+
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, clipnorm=None,
                  clipvalue=None, global_clipnorm=None, name=None, **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
@@ -31,17 +48,8 @@ class SGD(Optimizer):
     def slot_initial_values(self):
         return {"m": 0.0} if self.momentum else {}
 
-    def update_step(self, g, w, lr):
-        if not self.momentum:
-            w -= lr * g
-            return
-        m = self._state["m"]
-        m *= self.momentum
-        m -= lr * g
-        if self.nesterov:
-            w += self.momentum * m - lr * g
-        else:
-            w += m
+    def constants(self):
+        return float(self.momentum), float(self.nesterov)
 
     def get_config(self):
         return super().get_config() | {"momentum": self.momentum, "nesterov": self.nesterov}
