@@ -1,4 +1,5 @@
-"""The SQLite store: checkpoint round trip, atomic epoch commits, ownership, spec conflicts, in-process resume."""
+"""The SQLite store: checkpoint round trip, atomic epoch commits, ownership, spec conflicts, upgrades of older
+stores; the worker: a trial trained in pieces from its own checkpoints equals one trained in one go."""
 from __future__ import annotations
 
 import io
@@ -9,8 +10,8 @@ import pytest
 
 from tweaknet import seeding
 from tweaknet.lab import build, runner, spec, store
-from tweaknet.lab.store import OwnershipLost, Store, StoreError
-from tweaknet.lab.worker import run_trial
+from tweaknet.lab.store import Store, StoreError
+from tweaknet.lab.worker import train_epochs
 
 SMALL = """
 name = "small"
@@ -40,7 +41,8 @@ epochs = 3
 seeds = [3]
 """
 
-METRICS = {"train_loss": 0.5, "train_accuracy": 0.8, "test_loss": 0.6, "test_accuracy": 0.75}
+METRICS = {"train_loss": 0.5, "train_accuracy": 0.8, "val_loss": None, "val_accuracy": None, "test_loss": 0.6,
+           "test_accuracy": 0.75}
 
 
 def _model_state():
@@ -74,19 +76,26 @@ def test_epoch_rows_and_checkpoints(tmp_path):
         seeding.set_random_seed(5)
         rng = seeding.get_state()
         state = _model_state()
-        s.commit_epoch(row["id"], "me", 1, METRICS, 1.25, state, rng)
+        blob = store.pack_state(state)
+
+        def sent(epoch, seconds=1.0):  # what a worker sends back
+            return {"epochs": [{"epoch": epoch, "metrics": METRICS, "seconds": seconds}], "state": blob, "rng": rng,
+                    "node": "n1", "host": "h1"}
+
+        assert s.commit("me", [(row["id"], sent(1, 1.25))]) == set()
         epoch, back, rng_back = s.checkpoint(row["id"])
         assert epoch == 1 and rng_back == rng and json.loads(json.dumps(rng_back)) == rng
         assert all(np.array_equal(a, b) for a, b in zip(state["weights"], back["weights"]))
+        assert s.checkpoint(row["id"], packed=True)[1] == blob
         (e,) = s.epochs([row["id"]])
         assert {k: e[k] for k in METRICS} == METRICS and e["epoch"] == 1 and e["seconds"] == 1.25
+        assert (e["node"], e["host"]) == ("n1", "h1")
         with pytest.raises(Exception):  # the same epoch twice: rejected, nothing half-written
-            s.commit_epoch(row["id"], "me", 1, METRICS, 1.0, state, rng)
+            s.commit("me", [(row["id"], sent(1))])
         assert len(s.epochs()) == 1
         # another run claims the trial: the old owner can no longer commit
         s.claim(row["id"], "newer")
-        with pytest.raises(OwnershipLost):
-            s.commit_epoch(row["id"], "me", 2, METRICS, 1.0, state, rng)
+        assert s.commit("me", [(row["id"], sent(2))]) == {row["id"]}
         assert s.checkpoint(row["id"])[0] == 1 and len(s.epochs()) == 1
         # the view has the spec as JSON
         spec_json = s.conn.execute("SELECT spec_json FROM results").fetchone()[0]
@@ -100,28 +109,58 @@ def test_epoch_rows_and_checkpoints(tmp_path):
         assert s.delete_experiment("small") == 1 and s.epochs() == [] and s.trials() == []
 
 
-def _run_in_process(db, trial, owner="o"):
-    with Store(db) as s:
-        (row,) = s.upsert_trials([trial])
-    return run_trial({"id": row["id"], "trial": trial, "db": str(db), "owner": owner})
+def _pieces(trial, sizes):
+    """Train ``trial`` in jobs of ``sizes`` epochs, each from the checkpoint the last one sent back (no store)."""
+    ck, epochs = None, []
+    for n in sizes:
+        res = train_epochs({"trial": trial, "checkpoint": ck, "epochs": n})
+        assert res["status"] == "ok", res.get("error")
+        assert [e["epoch"] for e in res["epochs"]] == list(range(len(epochs) + 1, len(epochs) + n + 1))
+        epochs += res["epochs"]
+        ck = {"epoch": len(epochs), "state": res["state"], "rng": res["rng"]}
+    return [(e["epoch"], e["metrics"]) for e in epochs], ck
 
 
-def test_resumed_trial_equals_an_uninterrupted_one(tmp_path):
+def test_a_trial_trained_in_pieces_equals_one_trained_in_one_go():
     (t5,) = spec.loads(SMALL).trials([("train.epochs", 5)])
-    (t2,) = spec.loads(SMALL).trials([("train.epochs", 2)])
-    assert _run_in_process(tmp_path / "a.sqlite", t5)["status"] == "done"
-    assert _run_in_process(tmp_path / "b.sqlite", t2)["status"] == "done"
-    with Store(tmp_path / "b.sqlite") as s:
-        first = s.epochs()
-    assert _run_in_process(tmp_path / "b.sqlite", t5, owner="o2")["status"] == "done"
-    cols = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
-    with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
-        ea, eb = a.epochs(), b.epochs()
-        assert [[r[c] for c in cols] for r in ea] == [[r[c] for c in cols] for r in eb]
-        assert eb[:2] == first  # the first two epochs were not recomputed
-        ca, cb = a.checkpoint(1), b.checkpoint(1)
-        assert ca[0] == cb[0] == 5 and ca[2] == cb[2]
-        assert all(np.array_equal(x, y) for x, y in zip(ca[1]["weights"], cb[1]["weights"]))
+    whole, ck_whole = _pieces(t5, [5])
+    for sizes in ([1, 1, 1, 1, 1], [2, 3]):
+        pieces, ck = _pieces(t5, sizes)
+        assert pieces == whole  # every metric, float for float
+        assert ck["rng"] == ck_whole["rng"] and ck["state"] == ck_whole["state"]  # the same bytes
+    assert all("val_loss" not in m and m["test_accuracy"] > 0 for _, m in whole)
+    # a job asking for more epochs than the trial has stops at the trial's last epoch
+    res = train_epochs({"trial": t5, "checkpoint": _pieces(t5, [4])[1], "epochs": 3})
+    assert [e["epoch"] for e in res["epochs"]] == [5]
+    # without the test set (a search), the same training: the same checkpoint
+    quiet = train_epochs({"trial": t5, "checkpoint": None, "epochs": 5, "test": False})
+    assert quiet["state"] == ck_whole["state"] and "test_loss" not in quiet["epochs"][0]["metrics"]
+
+
+def test_an_older_store_is_upgraded_in_place(tmp_path):
+    """A store written before validation metrics and nodes were recorded opens, keeps its rows, gains the columns."""
+    import sqlite3
+    db = tmp_path / "runs.sqlite"
+    with sqlite3.connect(db) as c:
+        c.executescript("""
+            CREATE TABLE trials(id INTEGER PRIMARY KEY, experiment TEXT NOT NULL, configuration TEXT NOT NULL,
+                seed INTEGER NOT NULL, spec_json TEXT NOT NULL, spec_hash TEXT NOT NULL, epochs INTEGER NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending', owner TEXT, error TEXT, created REAL NOT NULL,
+                updated REAL NOT NULL, UNIQUE(experiment, configuration, seed));
+            CREATE TABLE epochs(trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+                epoch INTEGER NOT NULL, train_loss REAL, train_accuracy REAL, test_loss REAL, test_accuracy REAL,
+                seconds REAL NOT NULL, finished_at REAL NOT NULL, PRIMARY KEY(trial_id, epoch));
+            CREATE VIEW results AS SELECT t.experiment, e.epoch FROM epochs e JOIN trials t ON t.id = e.trial_id;
+            INSERT INTO trials VALUES (1, 'old', 'conf1', 1, '{}', 'h', 2, 'done', 'o', NULL, 0, 0);
+            INSERT INTO epochs VALUES (1, 1, 0.5, 0.8, 0.6, 0.7, 1.0, 5.0);
+        """)
+    with Store(db) as s:
+        (e,) = s.epochs()
+        assert (e["test_accuracy"], e["val_accuracy"], e["node"]) == (0.7, None, None)
+        row = s.conn.execute("SELECT test_error, val_error, node, status FROM results").fetchone()
+        assert tuple(row) == (1 - 0.7, None, None, "done")
+    with Store(db) as s:  # opened again: nothing to upgrade, nothing changed
+        assert s.epochs() == [e]
 
 
 def test_the_same_spec_on_other_data_is_refused_not_mixed(tmp_path, monkeypatch):
@@ -151,5 +190,5 @@ def test_the_same_spec_on_other_data_is_refused_not_mixed(tmp_path, monkeypatch)
     # and a worker that reads other data than the run registered refuses to train
     (t,) = spec.loads(text).trials()
     t["data_fingerprint"] = fingerprint
-    result = _run_in_process(tmp_path / "w.sqlite", t)
+    result = train_epochs({"trial": t, "checkpoint": None})
     assert result["status"] == "failed" and "other data" in result["error"]

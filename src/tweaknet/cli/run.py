@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .. import lab
-from ..lab import presets
+from ..lab import BackendError, presets
 from ..lab.display import label
 from ..lab.spec import SpecError, parse_value
 from ..lab.store import StoreError
@@ -48,6 +48,20 @@ def _run_options(p: argparse.ArgumentParser, default_out: str):
     g.add_argument("--progress", choices=("auto", "bars", "lines", "none"), default="auto",
                    help="bars on a terminal, one line per epoch otherwise (default: auto)")
     g.add_argument("--dry-run", action="store_true", help="validate and list the trials, train nothing")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run each trial's epochs as Ray tasks on the cluster at ADDRESS (default: the file's "
+                            "[run] address, else RAY_ADDRESS, else a local Ray instance); needs "
+                            "pip install 'tweaknet[ray]'")
+    where.add_argument("--local", action="store_true",
+                       help="run in local processes even where the file says [run] backend = \"ray\"")
+
+
+def backend(args) -> dict:
+    """The ``backend`` and ``address`` arguments of ``tweaknet.lab.run`` / ``search`` from ``--ray`` / ``--local``."""
+    if args.ray is not None:
+        return {"backend": "ray", "address": args.ray or None}
+    return {"backend": "local" if args.local else None, "address": None}
 
 
 def register(sub) -> None:
@@ -67,17 +81,18 @@ def register(sub) -> None:
     p.set_defaults(func=run_file)
 
 
-@reporting(SpecError, StoreError)
+@reporting(SpecError, StoreError, BackendError)
 def table5_1(args) -> int:
     return run_experiment(presets.get("table5-1"), args)
 
 
-@reporting(SpecError, StoreError)
+@reporting(SpecError, StoreError, BackendError)
 def run_file(args) -> int:
     return run_experiment(lab.load(args.file), args)
 
 
-def _overrides(args) -> list:
+def overrides(args) -> list:
+    """The ``(path, value)`` overrides of the run options (``--epochs``, ``--seeds``, ..., ``--set``)."""
     out = []
     for flag, path in (("epochs", "train.epochs"), ("seeds", "train.seeds"), ("train_samples", "data.train_samples"),
                        ("test_samples", "data.test_samples")):
@@ -91,16 +106,16 @@ def run_experiment(experiment, args) -> int:
     """Validate and list the trials (``--dry-run``), or train (resuming), print the table and write the files."""
     if args.jobs is not None and args.jobs < 1:
         raise SpecError("--jobs", f"must be >= 1, got {args.jobs}")
-    overrides = _overrides(args)
+    changes = overrides(args)
     if args.dry_run:
-        for t in lab.validate(experiment, overrides):
+        for t in lab.validate(experiment, changes):
             tr = t["train"]
             print(f"{label(t)}: {tr['epochs']} epochs, batch {tr['batch_size']}, "
                   f"optimizer {t['optimizer']['name']}, loss {t['model']['loss']}")
         print("spec OK")
         return EXIT_OK
-    results = lab.run(experiment, out=args.out, jobs=args.jobs, overrides=overrides, restart=args.restart,
-                      progress=args.progress, stream=sys.stdout)
+    results = lab.run(experiment, out=args.out, jobs=args.jobs, overrides=changes, restart=args.restart,
+                      progress=args.progress, stream=sys.stdout, **backend(args))
     print("\n" + results.format_table())
     try:
         paths = results.write_all()

@@ -8,10 +8,11 @@ data), :mod:`.store` (SQLite epochs and checkpoints), :mod:`.runner` (validate, 
 :mod:`.report` (table, CSV, PNG).  See docs/lab.md.
 """
 from . import presets
+from .engine import BackendError
 from .results import Results, TrialResult
 from .runner import run, validate
 from .spec import Experiment, SpecError, load, loads
 from .store import StoreError
 
-__all__ = ["Experiment", "Results", "SpecError", "StoreError", "TrialResult", "load", "loads", "presets", "run",
-           "validate"]
+__all__ = ["BackendError", "Experiment", "Results", "SpecError", "StoreError", "TrialResult", "load", "loads",
+           "presets", "run", "validate"]

@@ -2,8 +2,9 @@
 
 Data is loaded and preprocessed once per process per data spec (a worker running several trials
 of one experiment reads MNIST once).  Preprocessing, in order: the first ``train_samples`` /
-``test_samples`` samples (no randomness), flatten each sample, compute the statistics of the
-training samples used for standardization (one scalar mean and std, per feature, or none; a
+``test_samples`` samples (no randomness), flatten each sample, hold out the last
+``validation_split`` of the training samples for validation (as Keras's ``fit(validation_split=)``
+does), compute the statistics of the remaining training samples used for standardization (one scalar mean and std, per feature, or none; a
 ``Normalization`` layer at the model's input applies them), labels one-hot
 (or integers).  Datasets: ``mnist`` (``tweaknet.datasets.mnist.load_data``), ``synthetic`` (a
 small deterministic MNIST-shaped stand-in for smoke tests), or ``'package.module:function'``
@@ -39,6 +40,9 @@ class Data:
     #: sha256 (16 hex digits) of the arrays above: part of each trial's identity in the store, so that
     #: results trained on other data (``TWEAKNET_DATA``, another file) are never mixed or reused.
     fingerprint: str = ""
+    #: the validation split (``data.validation_split``), None without one
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def input_dim(self) -> int:
@@ -91,6 +95,13 @@ def _load(key: str) -> Data:
     x_test, y_test = _subset(x_test, y_test, d["test_samples"], "data.test_samples", "test")
     x_train = x_train.reshape(len(x_train), -1)
     x_test = x_test.reshape(len(x_test), -1)
+    x_val = y_val = None
+    if d.get("validation_split"):
+        cut = int(len(x_train) * (1 - d["validation_split"]))
+        if cut < 1 or cut == len(x_train):
+            raise SpecError("data.validation_split", f"{d['validation_split']} of {len(x_train)} training samples "
+                            f"leaves {'no training' if cut < 1 else 'no validation'} sample")
+        x_train, x_val, y_train, y_val = x_train[:cut], x_train[cut:], y_train[:cut], y_train[cut:]
     mean = variance = None
     per_feature = d["standardize"] == "per_feature"
     if d["standardize"] != "none":
@@ -105,18 +116,20 @@ def _load(key: str) -> Data:
         mean, variance = np.asarray(st.mean_, np.float64), np.asarray(st.std_, np.float64) ** 2
     if d["labels"] == "one_hot":
         from ..utils import to_categorical
-        y_train, y_test = to_categorical(y_train, num_classes), to_categorical(y_test, num_classes)
+        labels = lambda y: None if y is None else to_categorical(y, num_classes)  # noqa: E731
     else:
-        y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
+        labels = lambda y: None if y is None else y.astype(np.int64)  # noqa: E731
+    y_train, y_test, y_val = labels(y_train), labels(y_test), labels(y_val)
     digest = hashlib.sha256()
-    for a in (x_train, y_train, x_test, y_test, mean, variance):
+    for a in (x_train, y_train, x_test, y_test, mean, variance, x_val, y_val):
         if a is not None:
             if isinstance(a, np.ndarray) and a.ndim:
                 a.flags.writeable = False
             a = np.asarray(a)
             digest.update(f"{a.dtype.str}{a.shape}".encode())
             digest.update(memoryview(np.ascontiguousarray(a).reshape(-1)).cast("B"))
-    return Data(x_train, y_train, x_test, y_test, num_classes, mean, variance, per_feature, digest.hexdigest()[:16])
+    return Data(x_train, y_train, x_test, y_test, num_classes, mean, variance, per_feature, digest.hexdigest()[:16],
+                x_val, y_val)
 
 
 def load_data(data_spec: dict) -> Data:

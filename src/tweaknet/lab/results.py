@@ -11,15 +11,17 @@ from pathlib import Path
 from . import report
 from .display import label
 
-#: The keys of each epoch's metrics, as the store holds them (``epoch`` counts completed epochs, from 1).
-EPOCH_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "finished_at")
+#: The keys of each epoch's metrics, as the store holds them (``epoch`` counts completed epochs, from 1;
+#: ``val_*`` are None without a validation split; ``node`` and ``host``: where the epoch was trained).
+EPOCH_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "finished_at",
+              "val_loss", "val_accuracy", "node", "host")
 
 
 @dataclass
 class TrialResult:
     id: int                 # the trial's id in the store
     spec: dict              # the normalized trial spec (configuration, seed, data, model, optimizer, train)
-    status: str             # 'done', 'failed', 'interrupted', 'pending' (not trained yet) or 'running'
+    status: str             # 'done', 'failed', 'interrupted', 'pending' (not trained yet), 'running' or 'pruned'
     error: str | None       # the traceback of a failed trial
     epochs: list = field(default_factory=list)  # one dict of EPOCH_KEYS per completed epoch, in order
 
@@ -35,6 +37,11 @@ class TrialResult:
     def label(self) -> str:
         return label(self.spec)
 
+    @property
+    def nodes(self) -> list:
+        """Where the trial's epochs were trained (Ray node ids, or the host name in the local pool), in order."""
+        return list(dict.fromkeys(e["node"] for e in self.epochs if e["node"] is not None))
+
 
 @dataclass
 class Results:
@@ -48,7 +55,7 @@ class Results:
 
     @classmethod
     def collect(cls, experiment, out, store, outcome) -> Results:
-        """Read the trials of ``outcome`` (from :func:`.pool.execute`) back from the open ``store``."""
+        """Read the trials of ``outcome`` (from :meth:`.engine.Driver.run`) back from the open ``store``."""
         rows = outcome.trials
         stored = {t["id"]: t for t in store.trials(experiment.name)}
         epochs = {}

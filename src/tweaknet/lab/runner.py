@@ -1,8 +1,9 @@
 """Run an experiment from Python: validate, prepare the store, train in parallel (resuming), collect.
 
 :func:`run` is what ``tweaknet run`` and ``tweaknet table5-1`` do, without the printing of the table
-and the files (see :class:`.results.Results`).  The pieces: :mod:`.worker` trains one trial in a
-worker process, :mod:`.pool` runs the workers, :mod:`.display` shows their progress.
+and the files (see :class:`.results.Results`).  The pieces: :mod:`.worker` trains a trial's epochs
+wherever a backend runs it (:mod:`.pool`: local processes; :mod:`.cluster`: Ray), :mod:`.engine`
+drives them and writes the store, :mod:`.display` shows their progress.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import sys
 from pathlib import Path
 
 from . import build
-from .pool import execute, pending
+from .display import make_display
+from .engine import Driver, Grid, pending
 from .results import Results
 from .spec import Experiment, SpecError, load, loads, trial_hash
 from .store import Store
@@ -35,7 +37,12 @@ def validate(experiment, overrides=(), check=True) -> list[dict]:
 
 def prepare(experiment, out_dir, overrides=(), restart=False, check=True):
     """Validate everything, open the store and register the trials; return ``(store, rows)``."""
-    trials = validate(experiment, overrides, check)
+    return register(experiment, out_dir, validate(experiment, overrides, check), restart)
+
+
+def register(experiment, out_dir, trials, restart=False):
+    """Open ``out_dir/runs.sqlite`` (created if needed) and register the validated ``trials``; return
+    ``(store, rows)``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     store = Store(out_dir / "runs.sqlite")
@@ -56,34 +63,82 @@ def as_experiment(experiment) -> Experiment:
     raise TypeError(f"expected an Experiment, a path or TOML text, got {type(experiment).__name__}")
 
 
-def run(experiment, out=None, jobs=None, overrides=(), restart=False, progress="none", stream=None) -> Results:
+def backend_choice(experiment, backend=None, address=None) -> tuple[str, str | None]:
+    """``(backend, address)``: the arguments, else the experiment's ``[run]`` table, else the local pool;
+    a Ray address from the argument, ``[run] address`` or ``RAY_ADDRESS`` (None: a local Ray instance).
+    For Ray, checks that it is installed and that the cluster answers (:class:`.engine.BackendError`)."""
+    backend = backend or experiment.run["backend"]
+    if backend not in ("local", "ray"):
+        raise SpecError("backend", f"must be 'local' or 'ray', got {backend!r}")
+    if backend == "local":
+        return "local", None
+    address = address or experiment.run["address"] or os.environ.get("RAY_ADDRESS") or None
+    from .cluster import preflight
+    preflight(address)  # Ray installed, the cluster answers: before the slower validation
+    return "ray", address
+
+
+def open_backend(backend, address, jobs, trials):
+    """The backend that runs ``trials``: a :class:`.pool.LocalPool` of ``jobs`` processes (default: the
+    number of CPUs), or a connection to a Ray cluster (:class:`.cluster.RayCluster`) that runs at most
+    ``jobs`` jobs at once (default: as many as it has CPUs).  Raises :class:`.engine.BackendError`."""
+    if backend == "ray":
+        from .cluster import RayCluster
+        return RayCluster(address, jobs, trials)
+    from .pool import LocalPool
+    return LocalPool(jobs or os.cpu_count() or 1)
+
+
+def header(name, rows, todo, backend, store) -> str:
+    return (f"{name}: {len(rows)} trials, {len(rows) - todo} already complete, {todo} to train "
+            f"on {backend.describe()}; store {Path(store.path)}")
+
+
+def run(experiment, out=None, jobs=None, overrides=(), restart=False, progress="none", stream=None, backend=None,
+        address=None) -> Results:
     """Validate ``experiment``, register its trials in ``out/runs.sqlite``, train what is not trained yet,
     and return the :class:`Results` of every trial (those stored before included).
 
-    ``out``: the folder (default ``runs/NAME``); ``jobs``: worker processes (default: the number of CPUs,
-    never more than trials to train); ``overrides``: ``(dotted path, value)`` pairs or a dict, applied to
-    every configuration last (as ``--set`` does); ``restart``: forget this experiment's stored trials
-    first; ``progress``: ``'none'``, ``'lines'``, ``'bars'`` or ``'auto'``; ``stream``: where the header
-    line and the progress go (default: nowhere with ``progress='none'``, else ``sys.stdout``).
+    ``out``: the folder (default ``runs/NAME``); ``jobs``: worker processes, or jobs at once on Ray
+    (default: the number of CPUs, never more than trials to train); ``overrides``: ``(dotted path,
+    value)`` pairs or a dict, applied to every configuration last (as ``--set`` does); ``restart``:
+    forget this experiment's stored trials first; ``progress``: ``'none'``, ``'lines'``, ``'bars'`` or
+    ``'auto'``; ``stream``: where the header line and the progress go (default: nowhere with
+    ``progress='none'``, else ``sys.stdout``); ``backend``: ``'local'`` (a pool of processes) or
+    ``'ray'`` (default: the experiment's ``[run] backend``, else local); ``address``: the Ray cluster's
+    (default: ``[run] address``, else ``RAY_ADDRESS``, else a local Ray instance).  The numbers do not
+    depend on the backend or ``jobs``.
 
-    Raises :class:`SpecError` for an invalid spec (before anything is stored) and ``StoreError`` when
-    ``out`` holds these trials trained with another spec.  Ctrl-C stops the training and returns what
-    is stored, with ``interrupted`` set: run it again to continue.
+    Raises :class:`SpecError` for an invalid spec and :class:`.engine.BackendError` for a backend that cannot
+    run (Ray not installed, a cluster that does not answer), both before anything is stored, and
+    ``StoreError`` when ``out`` holds these trials trained with another spec.  Ctrl-C stops the
+    training and returns what is stored, with ``interrupted`` set: run it again to continue.
     """
     experiment = as_experiment(experiment)
+    if experiment.search is not None:
+        raise SpecError("search", "this experiment holds a [search] table: run it with `tweaknet search FILE` "
+                                  "(tweaknet.lab.search), or remove the table to run the grid")
     overrides = list(overrides.items()) if isinstance(overrides, dict) else list(overrides)
     if jobs is not None and jobs < 1:
         raise SpecError("jobs", f"must be >= 1, got {jobs}")
     out = Path(out) if out is not None else Path("runs") / experiment.name
     log = stream if stream is not None else (None if progress == "none" else sys.stdout)
-    store, rows = prepare(experiment, out, overrides, restart=restart)
+    kind, address = backend_choice(experiment, backend, address)
+    trials = validate(experiment, overrides)
+    runner = open_backend(kind, address, jobs, trials)
     try:
-        todo = len(pending(rows))
-        jobs = max(1, min(jobs or os.cpu_count() or 1, todo or 1))
-        if log is not None:
-            print(f"{experiment.name}: {len(rows)} trials, {len(rows) - todo} already complete, {todo} to train "
-                  f"in {jobs} process{'es' if jobs > 1 else ''}; store {Path(store.path)}", file=log, flush=True)
-        outcome = execute(rows, store.path, jobs, progress, log)
-        return Results.collect(experiment, out, store, outcome)
+        store, rows = register(experiment, out, trials, restart)
+        try:
+            todo = pending(rows)
+            if kind == "local":
+                runner.jobs = max(1, min(runner.jobs, len(todo) or 1))
+            if log is not None:
+                print(header(experiment.name, rows, len(todo), runner, store), file=log, flush=True)
+            display = make_display({}, progress, log)
+            driver = Driver(store, runner, display, experiment.run["epochs_per_task"])
+            outcome = driver.run(Grid(rows), rows)
+            return Results.collect(experiment, out, store, outcome)
+        finally:
+            store.close()
     finally:
-        store.close()
+        runner.close()

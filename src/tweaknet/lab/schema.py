@@ -13,8 +13,11 @@ import re
 
 from .. import activations, initializers, losses, registry
 
-TOP_KEYS = ("name", "description", "data", "model", "optimizer", "train", "grid", "configurations")
-DATA_KEYS = ("dataset", "standardize", "standardize_epsilon", "train_samples", "test_samples", "labels")
+TOP_KEYS = ("name", "description", "data", "model", "optimizer", "train", "grid", "configurations", "run", "search")
+#: The tables that describe how an experiment runs, not what a trial computes: not part of any trial.
+RUN_TABLES = ("run", "search")
+DATA_KEYS = ("dataset", "standardize", "standardize_epsilon", "train_samples", "test_samples", "labels",
+             "validation_split")
 MODEL_KEYS = ("loss", "layers")
 LAYER_KEYS = ("units", "activation", "kernel_initializer", "bias_initializer", "use_bias", "batch_norm",
               "batch_norm_momentum", "batch_norm_epsilon")
@@ -157,6 +160,12 @@ def _data(d, path="data"):
     out["train_samples"] = _int(d, "train_samples", path, None, low=1, optional=True)
     out["test_samples"] = _int(d, "test_samples", path, None, low=1, optional=True)
     out["labels"] = get_string(d, "labels", path, "one_hot", ("one_hot", "integer"))
+    split = _num(d, "validation_split", path, 0.0, low=0.0)
+    if split >= 1:
+        raise SpecError(join_path(path, "validation_split"), f"must be < 1 (a fraction of the training samples), "
+                                                            f"got {split}")
+    if split:  # absent when 0, so that trials stored before the key existed keep their identity
+        out["validation_split"] = split
     return out
 
 
@@ -239,6 +248,23 @@ def _train(d, path="train"):
     check_keys(d, path, TRAIN_KEYS)
     return {"batch_size": _int(d, "batch_size", path, 32, low=1), "epochs": _int(d, "epochs", path, 20, low=1),
             "seeds": _seeds(d, path), "shuffle": _bool(d, "shuffle", path, True)}
+
+
+RUN_KEYS = ("backend", "address", "epochs_per_task")
+BACKENDS = ("local", "ray")
+
+
+def run_table(d, path="run") -> dict:
+    """The ``[run]`` table: ``backend`` ('local' or 'ray'), ``address`` (a Ray cluster's; only with 'ray'),
+    ``epochs_per_task`` (epochs a worker trains before it sends them and the checkpoint back)."""
+    check_keys(d, path, RUN_KEYS)
+    out = {"backend": get_string(d, "backend", path, "local", BACKENDS), "address": None,
+           "epochs_per_task": _int(d, "epochs_per_task", path, 1, low=1)}
+    if "address" in d:
+        out["address"] = get_string(d, "address", path)
+        if out["backend"] != "ray":
+            raise SpecError(join_path(path, "address"), 'is the address of a Ray cluster: set backend = "ray" too')
+    return out
 
 
 def normalize(raw: dict, context: str = "") -> dict:

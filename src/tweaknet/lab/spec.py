@@ -15,7 +15,8 @@ import itertools
 import json
 import re
 
-from .schema import NAME_RE, TOP_KEYS, SpecError, check_keys, get_string, join_path, normalize, type_name
+from .schema import (NAME_RE, RUN_TABLES, TOP_KEYS, SpecError, check_keys, get_string, join_path, normalize, run_table,
+                     type_name)
 from .toml_writer import dumps
 
 try:  # Python >= 3.11
@@ -83,6 +84,10 @@ class Experiment:
         self.description = get_string(raw, "description", "", "")
         self.grid = self._grid(raw.get("grid", {}))
         self.configurations = self._configurations(raw.get("configurations", []))
+        #: the ``[run]`` table: how the trials run (backend, address, epochs per task), not what they compute
+        self.run = run_table(raw.get("run", {}))
+        #: the ``[search]`` table as written (validated by ``tweaknet.lab.search``), or None
+        self.search = raw.get("search")
 
     @staticmethod
     def _grid(grid):
@@ -122,7 +127,8 @@ class Experiment:
 
     def variants(self, overrides=()) -> list[dict]:
         """Every configuration x grid point, validated and normalized, with ``overrides`` (path, value) applied last."""
-        base = {k: v for k, v in self.raw.items() if k not in ("name", "description", "grid", "configurations")}
+        base = {k: v for k, v in self.raw.items()
+                if k not in ("name", "description", "grid", "configurations", *RUN_TABLES)}
         confs = self.configurations or [("default" if not self.grid else "", self.description, {})]
         points = list(itertools.product(*[[(p, lab, v) for v in vals] for p, lab, vals in self.grid]))
         out = []

@@ -4,17 +4,22 @@ Tables::
 
     experiments(name, source, created, updated)              the experiment file as run
     trials(id, experiment, configuration, seed, spec_json, spec_hash, epochs, status, owner, error, ...)
-    epochs(trial_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds, finished_at)
+    epochs(trial_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds, finished_at,
+           val_loss, val_accuracy, node, host)
     checkpoints(trial_id, epoch, state, rng_json, created)   the latest state of each trial
     results                                                  view: epochs joined with their trial
 
-``epoch`` counts completed epochs (1 = after the first).  An epoch row and the trial's checkpoint
-after that epoch are written in one transaction, so the store never holds one without the other.
-A checkpoint is ``model.get_state()`` (weights, optimizer slots and step count) as a NumPy
+``epoch`` counts completed epochs (1 = after the first).  Epoch rows and the trial's checkpoint
+after the last of them are written in one transaction, so the store never holds one without the
+other.  A checkpoint is ``model.get_state()`` (weights, optimizer slots and step count) as a NumPy
 ``.npz`` archive in a BLOB, and ``tweaknet.seeding.get_state()`` as JSON; nothing is pickled.
-WAL mode and a busy timeout let several worker processes write at once.  Each trial has an
-``owner`` (the run that claimed it last); a worker that lost its trial to a newer run (say it was
-orphaned by a killed parent) cannot commit.
+``node`` is where the epoch was trained (the Ray node id; in the local pool the host name), ``host``
+that machine's name.
+
+One process writes: the driver of a run (:mod:`.engine`); workers send it their epochs.  WAL mode
+and a busy timeout let readers (and a second run into the same folder) work beside it.  Each trial
+has an ``owner`` (the run that claimed it last); a run that lost its trial to a newer run cannot
+commit.  Stores written before a column existed are upgraded in place when opened.
 """
 from __future__ import annotations
 
@@ -42,16 +47,24 @@ CREATE TABLE IF NOT EXISTS epochs(
     epoch INTEGER NOT NULL,
     train_loss REAL, train_accuracy REAL, test_loss REAL, test_accuracy REAL,
     seconds REAL NOT NULL, finished_at REAL NOT NULL,
+    val_loss REAL, val_accuracy REAL, node TEXT, host TEXT,
     PRIMARY KEY(trial_id, epoch));
 CREATE TABLE IF NOT EXISTS checkpoints(
     trial_id INTEGER PRIMARY KEY REFERENCES trials(id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL, state BLOB NOT NULL, rng_json TEXT NOT NULL, created REAL NOT NULL);
-CREATE VIEW IF NOT EXISTS results AS
+"""
+VIEW = """
+CREATE VIEW results AS
     SELECT t.experiment, t.configuration, t.seed, e.epoch, e.train_loss, e.train_accuracy, e.test_loss,
-           e.test_accuracy, 1.0 - e.test_accuracy AS test_error, e.seconds, e.finished_at, t.spec_json
+           e.test_accuracy, 1.0 - e.test_accuracy AS test_error, e.seconds, e.finished_at, t.spec_json,
+           e.val_loss, e.val_accuracy, 1.0 - e.val_accuracy AS val_error, e.node, e.host, t.status
     FROM epochs e JOIN trials t ON t.id = e.trial_id;
 """
-METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+#: Columns added to ``epochs`` after the first release: added in place to older stores.
+ADDED_COLUMNS = (("val_loss", "REAL"), ("val_accuracy", "REAL"), ("node", "TEXT"), ("host", "TEXT"))
+#: An epoch's metrics; the validation ones are None without ``data.validation_split``, the test ones
+#: None in a search (which never looks at the test set while it trains).
+METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 
 
 class StoreError(RuntimeError):
@@ -84,6 +97,10 @@ def unpack_state(blob: bytes) -> dict:
     return {"weights": weights, "optimizer": opt or None}
 
 
+def _real(v):
+    return None if v is None else float(v)
+
+
 def _diff(a, b, path=""):
     """Dotted paths where two JSON-like values differ."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -107,7 +124,22 @@ class Store:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across process crashes
         self.conn.execute("PRAGMA foreign_keys = ON")
-        self.conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+        self.conn.executescript("BEGIN IMMEDIATE;" + SCHEMA)
+        try:
+            self._upgrade()
+        finally:
+            self.conn.execute("COMMIT")
+
+    def _upgrade(self):
+        """Add the columns an older store lacks, and (re)create the ``results`` view with them."""
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(epochs)")}
+        for name, kind in ADDED_COLUMNS:
+            if name not in have:
+                self.conn.execute(f"ALTER TABLE epochs ADD COLUMN {name} {kind}")
+        view = {r[1] for r in self.conn.execute("PRAGMA table_info(results)")}
+        if "host" not in view or "status" not in view:
+            self.conn.execute("DROP VIEW IF EXISTS results")
+            self.conn.execute(VIEW)
 
     def close(self):
         self.conn.close()
@@ -193,33 +225,51 @@ class Store:
                               (status, error, time.time(), trial_id, owner))
 
     # -- epochs and checkpoints ----------------------------------------------------------------------
-    def commit_epoch(self, trial_id: int, owner: str, epoch: int, metrics: dict, seconds: float,
-                     state: dict, rng_state: dict) -> None:
-        """Write epoch ``epoch``'s row and the checkpoint after it, atomically (if ``owner`` still owns the trial)."""
-        blob, rng, now = pack_state(state), json.dumps(rng_state), time.time()
+    def commit(self, owner: str, batch) -> set:
+        """Write what workers sent, in one transaction: ``batch`` is a list of ``(trial_id, result)``, each
+        result a dict of ``epochs`` (``{'epoch', 'metrics', 'seconds'}`` per epoch, in order), ``state``
+        (the packed checkpoint after the last of them), ``rng``, ``node`` and ``host``.  Trials that
+        ``owner`` no longer owns are skipped; their ids are returned."""
+        lost, now = set(), time.time()
         with self.transaction():
-            row = self.conn.execute("SELECT owner FROM trials WHERE id = ?", (trial_id,)).fetchone()
-            if row is None or row["owner"] != owner:
-                raise OwnershipLost(f"trial {trial_id} was claimed by another run")
-            self.conn.execute("INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                              (trial_id, epoch, *(float(metrics[k]) for k in METRICS), float(seconds), now))
-            self.conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?) ON CONFLICT(trial_id) DO UPDATE SET "
-                              "epoch = excluded.epoch, state = excluded.state, rng_json = excluded.rng_json, "
-                              "created = excluded.created", (trial_id, epoch, blob, rng, now))
-            self.conn.execute("UPDATE trials SET updated = ? WHERE id = ?", (now, trial_id))
+            for trial_id, res in batch:
+                row = self.conn.execute("SELECT owner FROM trials WHERE id = ?", (trial_id,)).fetchone()
+                if row is None or row["owner"] != owner:
+                    lost.add(trial_id)
+                    continue
+                for e in res["epochs"]:
+                    m = e["metrics"]
+                    self.conn.execute(
+                        "INSERT INTO epochs(trial_id, epoch, " + ", ".join(METRICS) + ", seconds, finished_at, node, "
+                        "host) VALUES (" + ", ".join("?" * (len(METRICS) + 6)) + ")",
+                        (trial_id, e["epoch"], *(_real(m.get(k)) for k in METRICS), float(e["seconds"]), now,
+                         res.get("node"), res.get("host")))
+                self.conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?) ON CONFLICT(trial_id) DO UPDATE "
+                                  "SET epoch = excluded.epoch, state = excluded.state, rng_json = excluded.rng_json, "
+                                  "created = excluded.created",
+                                  (trial_id, res["epochs"][-1]["epoch"], res["state"], json.dumps(res["rng"]), now))
+                self.conn.execute("UPDATE trials SET updated = ? WHERE id = ?", (now, trial_id))
+        return lost
 
-    def checkpoint(self, trial_id: int):
-        """``(epoch, model_state, rng_state)`` of the trial's latest checkpoint, or None."""
+    def set_test(self, trial_id: int, epoch: int, test_loss: float, test_accuracy: float) -> None:
+        """Store the test metrics of a trial's epoch afterwards (a search tests only its best trials)."""
+        with self.transaction():
+            self.conn.execute("UPDATE epochs SET test_loss = ?, test_accuracy = ? WHERE trial_id = ? AND epoch = ?",
+                              (float(test_loss), float(test_accuracy), trial_id, epoch))
+
+    def checkpoint(self, trial_id: int, packed: bool = False):
+        """``(epoch, model_state, rng_state)`` of the trial's latest checkpoint, or None; with ``packed``
+        the model state stays the ``.npz`` bytes (as workers take it)."""
         row = self.conn.execute("SELECT epoch, state, rng_json FROM checkpoints WHERE trial_id = ?",
                                 (trial_id,)).fetchone()
         if row is None:
             return None
-        return row["epoch"], unpack_state(row["state"]), json.loads(row["rng_json"])
+        return row["epoch"], bytes(row["state"]) if packed else unpack_state(row["state"]), json.loads(row["rng_json"])
 
     def epochs(self, trial_ids=None, max_epoch: int | None = None) -> list[dict]:
         """Epoch rows joined with their trial (configuration, seed), ordered by trial and epoch."""
         sql = ("SELECT e.trial_id, t.experiment, t.configuration, t.seed, e.epoch, e.train_loss, e.train_accuracy, "
-               "e.test_loss, e.test_accuracy, e.seconds, e.finished_at "
+               "e.test_loss, e.test_accuracy, e.seconds, e.finished_at, e.val_loss, e.val_accuracy, e.node, e.host "
                "FROM epochs e JOIN trials t ON t.id = e.trial_id")
         cond, args = [], []
         if trial_ids is not None:

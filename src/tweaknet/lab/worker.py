@@ -1,19 +1,22 @@
-"""What runs in a worker process: train one trial epoch by epoch, resuming from its checkpoint.
+"""What runs in a worker (a local process or a Ray task): train one trial for a few epochs from a checkpoint.
 
-A trial (one configuration and one seed) seeds once, builds its model, then for each epoch runs
-``fit(epochs=e + 1, initial_epoch=e)`` and evaluates the test set; after every epoch its row and a
-checkpoint (model state and the global random state) are committed together.  Started again, a
-trial rebuilds its model from the spec, loads the checkpoint and continues, so an interrupted run
-(Ctrl-C, ``kill -9``, a crash) ends with exactly the numbers of an uninterrupted one.
+:func:`train_epochs` is the whole contract between the driver and its workers, for both backends.
+It takes a job (the trial's spec, the checkpoint to start from, how many epochs) and returns the
+epochs' metrics and the checkpoint after the last of them; it touches no file and no database, so a
+worker needs no shared file system, and a job lost with its process or node is simply submitted
+again.  A trial seeds once, builds its model; each later job rebuilds the model from the spec, loads
+the checkpoint (model state and the global random state) and continues, so a trial trained in
+pieces, anywhere, ends with exactly the numbers of one trained in one go.
 
-Workers send progress messages to the parent through the queue given to :func:`init_worker`:
-``("start", id, first_epoch, epochs)``, ``("epoch", id, epoch, epochs, metrics, seconds)``,
-``("done", id, epochs)`` and ``("error", id, text)``.  They exit when their parent dies.
+An epoch runs ``fit(epochs=e + 1, initial_epoch=e)`` on the training samples, then evaluates the
+validation split (``data.validation_split``) and, unless the job says otherwise, the test set.
 """
 from __future__ import annotations
 
 import os
 import signal
+import socket
+import sys
 import threading
 import time
 import traceback
@@ -21,15 +24,7 @@ import traceback
 from .. import seeding
 from ..utils import set_random_seed
 from . import build
-from .store import OwnershipLost, Store
-
-_QUEUE = None
-_STORES: dict[str, Store] = {}
-
-
-def _send(msg):
-    if _QUEUE is not None:
-        _QUEUE.put(msg)
+from .store import pack_state, unpack_state
 
 
 def watch_parent(parent: int):
@@ -40,23 +35,37 @@ def watch_parent(parent: int):
             os._exit(3)
 
 
-def init_worker(queue, parent: int):
-    """The pool's initializer: progress goes to ``queue``; Ctrl-C is the parent's to handle."""
-    global _QUEUE
-    _QUEUE = queue
+def init_worker(parent: int):
+    """The local pool's initializer: Ctrl-C is the parent's to handle; exit when the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt stops
     threading.Thread(target=watch_parent, args=(parent,), daemon=True).start()
 
 
-def run_trial(job: dict) -> dict:
-    """Train one trial to its epoch count, resuming from its checkpoint.
+def where() -> tuple[str, str]:
+    """``(node, host)`` of this process: the Ray node id inside a Ray worker (else the host name), and
+    the host name."""
+    host = socket.gethostname()
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        return ray.get_runtime_context().get_node_id(), host
+    return host, host
 
-    ``job``: ``{'id', 'trial', 'db', 'owner'}``; returns ``{'id', 'status'}`` (``done``, ``failed`` or
-    ``lost``, with ``error``).
+
+def _evaluate(model, x, y):
+    ev = model.evaluate(x, y, verbose=0, return_dict=True)
+    return ev["loss"], ev["accuracy"]
+
+
+def train_epochs(job: dict) -> dict:
+    """Train ``job['epochs']`` epochs of ``job['trial']`` from ``job['checkpoint']`` (None: from the start).
+
+    ``checkpoint``: ``{'epoch', 'state' (packed .npz bytes), 'rng'}``; ``test``: evaluate the test set
+    after each epoch (default True).  Returns ``{'status': 'ok', 'epochs': [{'epoch', 'metrics',
+    'seconds'}, ...], 'state', 'rng', 'node', 'host'}``, or ``{'status': 'failed', 'error': traceback}``
+    if the trial itself fails (a bad spec, other data than registered).
     """
-    trial, tid, owner, key = job["trial"], job["id"], job["owner"], job["id"]
-    store = _STORES.get(job["db"]) or _STORES.setdefault(job["db"], Store(job["db"]))
-    store.claim(tid, owner)
+    trial, ck = job["trial"], job.get("checkpoint")
+    node, host = where()
     try:
         data = build.load_data(trial["data"])
         if trial.get("data_fingerprint", data.fingerprint) != data.fingerprint:
@@ -64,31 +73,37 @@ def run_trial(job: dict) -> dict:
                              f"registered with ({trial['data_fingerprint']}): did TWEAKNET_DATA change?")
         set_random_seed(trial["seed"])
         model = build.build_model(trial, data)
-        start, epochs = 0, trial["train"]["epochs"]
-        ck = store.checkpoint(tid)
+        start = 0
         if ck is not None:
-            start, state, rng = ck
-            model.set_state(state)
-            seeding.set_state(rng)
-        _send(("start", key, start, epochs))
-        for e in range(start, epochs):
+            start = ck["epoch"]
+            model.set_state(unpack_state(ck["state"]))
+            seeding.set_state(ck["rng"])
+        stop = min(start + job.get("epochs", 1), trial["train"]["epochs"])
+        epochs = []
+        for e in range(start, stop):
             t0 = time.perf_counter()
             hist = model.fit(data.x_train, data.y_train, batch_size=trial["train"]["batch_size"], epochs=e + 1,
                              initial_epoch=e, shuffle=trial["train"]["shuffle"], verbose=0).history
-            ev = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
-            seconds = time.perf_counter() - t0
-            metrics = {"train_loss": hist["loss"][-1], "train_accuracy": hist["accuracy"][-1],
-                       "test_loss": ev["loss"], "test_accuracy": ev["accuracy"]}
-            store.commit_epoch(tid, owner, e + 1, metrics, seconds, model.get_state(), seeding.get_state())
-            _send(("epoch", key, e + 1, epochs, metrics, seconds))
-        store.finish(tid, owner)
-        _send(("done", key, epochs))
-        return {"id": tid, "status": "done"}
-    except OwnershipLost as exc:
-        _send(("error", key, str(exc)))
-        return {"id": tid, "status": "lost", "error": str(exc)}
+            metrics = {"train_loss": hist["loss"][-1], "train_accuracy": hist["accuracy"][-1]}
+            if data.x_val is not None:
+                metrics["val_loss"], metrics["val_accuracy"] = _evaluate(model, data.x_val, data.y_val)
+            if job.get("test", True):
+                metrics["test_loss"], metrics["test_accuracy"] = _evaluate(model, data.x_test, data.y_test)
+            epochs.append({"epoch": e + 1, "metrics": metrics, "seconds": time.perf_counter() - t0})
+        return {"status": "ok", "epochs": epochs, "state": pack_state(model.get_state()),
+                "rng": seeding.get_state(), "node": node, "host": host}
     except Exception:
-        tb = traceback.format_exc()
-        store.finish(tid, owner, "failed", tb)
-        _send(("error", key, tb))
-        return {"id": tid, "status": "failed", "error": tb}
+        return {"status": "failed", "error": traceback.format_exc(), "node": node, "host": host}
+
+
+def evaluate_test(trial: dict, state: bytes) -> tuple[float, float]:
+    """``(test_loss, test_accuracy)`` of a trial's model restored from a packed checkpoint (the global
+    random state is left as it was)."""
+    data = build.load_data(trial["data"])
+    saved = seeding.get_state()
+    try:
+        model = build.build_model(trial, data)
+    finally:
+        seeding.set_state(saved)
+    model.set_state(unpack_state(state))
+    return _evaluate(model, data.x_test, data.y_test)
