@@ -10,7 +10,7 @@ from .models import Sequential
 
 # Diagnosis depends on models, never the reverse: the conveniences a user reaches through the model and the
 # callbacks module are wired here, at the root, which may import every package.
-Sequential.diagnose = diagnostics.diagnose_model
+Sequential.diagnose = diagnostics.diagnose
 Sequential.diagnostics_callback = diagnostics.Diagnostics
 callbacks.Diagnostics = diagnostics.Diagnostics
 callbacks.__all__.append("Diagnostics")

@@ -1,10 +1,10 @@
-"""``tweaknet diagnose``: build a model from an experiment spec, train it with diagnostics, report."""
+"""``tweaknet diagnose``: build a model from an experiment spec, train it with diagnostics, report (and try fixes)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from .. import utils
-from ..diagnostics import plots
+from ..diagnostics import diagnose, plots
 from ..lab import build, presets, spec
 from ..lab.spec import SpecError
 from .common import EXIT_OK, reporting
@@ -18,6 +18,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="the seed (default: the experiment's first)")
     p.add_argument("--epochs", type=int, default=1, help="epochs to train while measuring (default 1)")
     p.add_argument("--train-samples", type=int, help="use the first N training samples")
+    p.add_argument("--test-samples", type=int, help="use the first N test samples (validation of --try-fixes)")
+    p.add_argument("--try-fixes", action="store_true",
+                   help="train each candidate fix of every error or warning from the same initial weights and data "
+                        "order, and rank them by test accuracy against the unchanged model")
+    p.add_argument("--jobs", type=int, help="worker processes for --try-fixes (default: one per core)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a readable report")
     p.add_argument("--plots", metavar="DIR", help="also write gradient-flow and activation-distribution plots")
     p.set_defaults(func=command)
@@ -30,6 +35,8 @@ def _trial(args) -> dict:
     overrides = [("train.epochs", args.epochs)]
     if args.train_samples is not None:
         overrides.append(("data.train_samples", args.train_samples))
+    if args.test_samples is not None:
+        overrides.append(("data.test_samples", args.test_samples))
     try:
         return experiment.trial(args.config, args.seed, overrides)
     except SpecError as exc:
@@ -44,15 +51,18 @@ def command(args) -> int:
     data = build.load_data(trial["data"])
     utils.set_random_seed(trial["seed"])
     model = build.build_model(trial, data)
-    report = model.diagnose(data.x_train, data.y_train, epochs=args.epochs, batch_size=trial["train"]["batch_size"])
+    batch_size = trial["train"]["batch_size"]
+    report = diagnose(model, data.x_train, data.y_train, epochs=args.epochs, batch_size=batch_size,
+                      validation_data=(data.x_test, data.y_test) if args.try_fixes else None,
+                      try_fixes=args.try_fixes, jobs=args.jobs)
     if args.plots:
         plots.gradient_flow(model.diagnostics_, Path(args.plots) / "gradient_flow.png")
         plots.activation_distributions(model, data.x_train[:256], Path(args.plots) / "activation_distributions.png")
     if args.json:
         print(report.to_json())  # strict JSON: a diverged (NaN) loss is written as null
     else:
-        m = report.metrics
-        print(f"{trial['experiment']} / {trial['configuration']} (seed {trial['seed']}), "
-              f"{args.epochs} epoch(s): loss {m['initial_loss']:.4g} -> {m['final_loss']:.4g}")
+        validated = f", fixes validated on {len(data.x_test):,} test samples" if args.try_fixes else ""
+        print(f"{trial['experiment']} / {trial['configuration']} (seed {trial['seed']}): {args.epochs} epoch(s) of "
+              f"{len(data.x_train):,} training samples, batch size {batch_size}{validated}")
         print(report)
     return EXIT_OK

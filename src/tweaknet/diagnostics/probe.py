@@ -23,7 +23,8 @@ inference mode (so batch normalization's moving statistics are untouched):
   schedule included) to a copy of the weights: exact for every optimizer, and the model's
   optimizer and weights are untouched.
 
-Record-level: ``loss``; ``finite`` (loss, pre-activations and weights finite); ``grad_finite`` (every
+Record-level: ``loss``; ``accuracy`` (the fraction of the probe batch classified right, when
+``measure`` is given an accuracy metric, else None); ``finite`` (loss, pre-activations and weights finite); ``grad_finite`` (every
 gradient of the probe batch finite); ``steps`` (optimizer steps since the previous record, None for
 the first).
 
@@ -77,20 +78,22 @@ def next_step(model):
     return w
 
 
-def measure(model, x, y, since=None) -> dict:
+def measure(model, x, y, since=None, accuracy=None) -> dict:
     """Loss and per-layer statistics of ``model`` on the batch ``(x, y)``; see the module docstring.
-    ``since``: the ``snapshot(model)`` taken at the previous record (for ``update_ratio``), or None."""
+    ``since``: the ``snapshot(model)`` taken at the previous record (for ``update_ratio``), or None;
+    ``accuracy``: a metric (``tweaknet.metrics``) for the record's ``accuracy``, or None."""
     with np.errstate(all="ignore"):  # a diverging network is measured, not warned about
-        return _measure(model, x, y, since)
+        return _measure(model, x, y, since, accuracy)
 
 
-def _measure(model, x, y, since):
+def _measure(model, x, y, since, accuracy):
     steps = None if since is None else int(model.optimizer.iterations) - since["iterations"]
     x = take(x, slice(None), model.flat.params.dtype)
     out = x
     for layer in model.layers:
         out = layer.forward(out, False)
     loss = float(np.mean(model.loss.per_sample(y, out)))
+    correct = None if accuracy is None else accuracy.correct(y, out) / len(out)
     backward(model, y, out)
     step = next_step(model)
     offsets = _kernel_offsets(model) if step is not None else {}
@@ -131,5 +134,5 @@ def _measure(model, x, y, since):
             # 0/0 (no gradient anywhere, e.g. every unit dead) is no ratio; g/0 is an infinitely larger gradient
             s["grad_ratio"] = (s["grad_norm"] / output_norm if output_norm > 0 or not math.isfinite(output_norm)
                                else None if s["grad_norm"] == 0 else math.inf)
-    return {"loss": loss, "finite": bool(np.isfinite(loss)) and all(s["finite"] for s in layers),
+    return {"loss": loss, "accuracy": correct, "finite": bool(np.isfinite(loss)) and all(s["finite"] for s in layers),
             "grad_finite": bool(np.all(np.isfinite(model.flat.grads))), "steps": steps, "layers": layers}
