@@ -10,7 +10,7 @@ import pytest
 from tweaknet import __version__
 from tweaknet.cli import build_parser, main
 
-SUBCOMMANDS = ("table5-1", "run", "preset", "diagnose", "plot", "data")
+SUBCOMMANDS = ("table5-1", "run", "search", "preset", "diagnose", "plot", "data", "export")
 
 
 def _help(capsys, *argv):

@@ -163,3 +163,46 @@ def test_a_node_that_dies_costs_only_the_epochs_in_flight(local, cluster, tmp_pa
     assert len(pairs) == TRIALS * EPOCHS  # none missing, none twice
     assert rows(db) == expected  # the numbers of the uninterrupted local run
     assert rows(db, "SELECT DISTINCT status FROM trials") == [("done",)]
+
+
+def test_without_an_address_a_local_ray_instance_runs_them(local, tmp_path):
+    exp, expected = local
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(tweaknet("run", exp, "--out", tmp_path / "out", "--ray", "--progress", "none"),
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "on Ray (a local instance): 1 node, 2 CPUs" in done.stdout
+    assert rows(tmp_path / "out" / "runs.sqlite") == expected
+
+
+SEARCH = """
+name = "lr"
+data = { dataset = "synthetic", train_samples = 1500, test_samples = 300, validation_split = 0.2 }
+optimizer = { name = "sgd" }
+train = { batch_size = 16, epochs = 3, seeds = [3] }
+[model]
+loss = "categorical_crossentropy"
+layers = [{ units = 24, activation = "tanh" }, { units = 10, activation = "softmax" }]
+[search]
+trials = 6
+startup_trials = 2
+[search.space]
+"optimizer.learning_rate" = { log_uniform = [1e-3, 3.0] }
+"model.layers.0.activation" = { choice = ["tanh", "relu"] }
+"""
+
+
+def test_a_search_on_ray_asks_and_trains_what_it_does_locally(cluster, tmp_path):
+    from tweaknet import lab
+    c, head, worker = cluster
+    here = lab.search(SEARCH, out=tmp_path / "local", jobs=1)  # one at a time: the same history, the same asks
+    there = lab.search(SEARCH, out=tmp_path / "ray", jobs=1, backend="ray", address=c.address)
+    assert not ray.is_initialized()  # lab.search connected, and disconnected at the end
+
+    def seen(results):
+        return [(t.number, t.state, t.values, t.value, [{k: e[k] for k in ("epoch", "train_loss", "val_loss",
+                                                                             "val_accuracy", "test_accuracy")}
+                                                      for e in t.epochs]) for t in results.studies[0].trials]
+    assert seen(there) == seen(here) and len(seen(here)) == 6
+    nodes = {e["node"] for t in there.studies[0].trials for e in t.epochs}
+    assert nodes and nodes <= {head, worker.node_id}

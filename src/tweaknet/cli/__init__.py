@@ -12,10 +12,10 @@ import os
 import sys
 
 from .. import __version__
-from . import data, diagnose, plot, preset, run
+from . import data, diagnose, export, plot, preset, run, search
 from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE
 
-COMMANDS = (run, preset, diagnose, plot, data)  # run: table5-1 and run
+COMMANDS = (run, search, preset, diagnose, plot, data, export)  # run: table5-1 and run
 
 __all__ = ["build_parser", "main"]
 

@@ -31,7 +31,8 @@ def _assignment(text: str):
     return path.strip(), parse_value(value.strip())
 
 
-def _run_options(p: argparse.ArgumentParser, default_out: str):
+def run_options(p: argparse.ArgumentParser, default_out: str):
+    """The options ``table5-1``, ``run`` and ``search`` share."""
     g = p.add_argument_group("run options")
     g.add_argument("--epochs", type=int, help="epochs per trial (overrides train.epochs)")
     g.add_argument("--seeds", type=_seeds, help="number of seeds (N: seeds 1..N) or a list (1,5,7); "
@@ -70,14 +71,14 @@ def register(sub) -> None:
                                    "ch. 5) on MNIST, test after every epoch, print the final test errors and "
                                    "write DIR/table5-1.csv and DIR/table5-1.png (Figure 5-12). Interrupted runs "
                                    "resume. The spec is `tweaknet preset table5-1`.")
-    _run_options(p, "runs/table5-1")
+    run_options(p, "runs/table5-1")
     p.set_defaults(func=table5_1)
 
     p = sub.add_parser("run", help="run an experiment file (TOML)",
                        description="Run every configuration x grid point x seed of an experiment file in parallel, "
                                    "resumably; see docs/lab.md for the schema.")
     p.add_argument("file", type=Path, help="the experiment, a .toml file")
-    _run_options(p, "runs/NAME (NAME: the experiment's name)")
+    run_options(p, "runs/NAME (NAME: the experiment's name)")
     p.set_defaults(func=run_file)
 
 
@@ -116,15 +117,21 @@ def run_experiment(experiment, args) -> int:
         return EXIT_OK
     results = lab.run(experiment, out=args.out, jobs=args.jobs, overrides=changes, restart=args.restart,
                       progress=args.progress, stream=sys.stdout, **backend(args))
+    return conclude(results, lambda t: f"{t.label} failed:\n{t.error}")
+
+
+def conclude(results, failure) -> int:
+    """Print the results' table, write their files, say how to continue; return the exit status.  ``failure``:
+    the message for a failed trial."""
     print("\n" + results.format_table())
     try:
         paths = results.write_all()
-        print(f"\nwrote {paths['csv']}, {paths['summary']}, {paths['png']}")
+        print(f"\nwrote {', '.join(map(str, paths.values()))}")
     except ImportError as exc:  # no matplotlib: the CSV files are written, the plot is not
         print(f"\nwrote the CSV files; no plot: {exc}")
     if results.interrupted:
         print("interrupted: run the same command again to continue where it stopped")
         return EXIT_INTERRUPTED
     for t in results.failed:
-        print(f"{t.label} failed:\n{t.error}", file=sys.stderr)
+        print(failure(t), file=sys.stderr)
     return EXIT_FAILED if results.failed else EXIT_OK

@@ -62,13 +62,15 @@ def format_table(summaries: list[Summary], title: str = "") -> str:
         epochs = f"{s.epochs}" if s.epochs == s.target else f"{s.epochs}/{s.target}"
         lines.append((s.configuration, _pct(s.mean), spread, str(s.seeds), epochs,
                       "-" if s.seconds != s.seconds else f"{s.seconds:.2f}", s.description))
-    widths = [max(len(x) for x in col) for col in zip(head, *lines)]
-    fmt = lambda row: "  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip()  # noqa: E731
-    rule = "  ".join("-" * w for w in widths)
-    body = [fmt(head), rule, *map(fmt, lines)]
-    if title:
-        body.insert(0, f"{title}: final test error (mean over seeds)")
-    return "\n".join(body)
+    body = text_table(head, lines)
+    return f"{title}: final test error (mean over seeds)\n{body}" if title else body
+
+
+def text_table(head, rows) -> str:
+    """Columns of text, left-aligned, two spaces apart, a rule under the header."""
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    line = lambda row: "  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
 
 
 def write_epochs_csv(path, groups) -> None:

@@ -64,7 +64,23 @@ def _flatten(d, prefix=""):
             yield path, v
 
 
-def _fmt(v):
+def short_labels(paths) -> list[str]:
+    """For each dotted path, the shortest suffix that tells it apart from the others (``learning_rate`` for
+    ``optimizer.learning_rate``): how grid points and searched configurations are named."""
+    parts = [split_path(p) for p in paths]
+    labels = []
+    for ps in parts:
+        n = next(n for n in range(1, len(ps) + 1) if sum(q[-n:] == ps[-n:] for q in parts) == 1 or n == len(ps))
+        labels.append(".".join(map(str, ps[-n:])))
+    return labels
+
+
+def point_label(labels, values) -> str:
+    """``learning_rate=0.1,batch_norm=before``: a grid point's or a searched configuration's name."""
+    return ",".join(f"{lab}={fmt_value(v)}" for lab, v in zip(labels, values))
+
+
+def fmt_value(v):
     return (repr(v) if isinstance(v, float) else str(v) if not isinstance(v, (dict, list))
             else json.dumps(v, separators=(",", ":")))
 
@@ -99,12 +115,7 @@ class Experiment:
             if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
                 raise SpecError(f"grid.{path}", f"values must be distinct, got {values!r}")
             split_path(path)
-        paths = [split_path(p) for p, _ in axes]
-        labels = []
-        for parts in paths:  # the shortest suffix that tells the axes apart
-            n = next(n for n in range(1, len(parts) + 1)
-                     if sum(q[-n:] == parts[-n:] for q in paths) == 1 or n == len(parts))
-            labels.append(".".join(map(str, parts[-n:])))
+        labels = short_labels([p for p, _ in axes])
         return [(p, lab, v) for (p, v), lab in zip(axes, labels)]
 
     @staticmethod
@@ -135,7 +146,7 @@ class Experiment:
         for name, description, sets in confs:
             for point in points:
                 raw = copy.deepcopy(base)
-                label = ",".join(f"{lab}={_fmt(v)}" for _, lab, v in point)
+                label = point_label([lab for _, lab, _ in point], [v for _, _, v in point])
                 full = f"{name}[{label}]" if name and label else name or label
                 context = f"configuration {full!r}"
                 try:

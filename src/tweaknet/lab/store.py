@@ -71,10 +71,6 @@ class StoreError(RuntimeError):
     """The store holds something that conflicts with the request (e.g. a trial with another spec)."""
 
 
-class OwnershipLost(StoreError):
-    """A newer run claimed this trial; this process must stop training it."""
-
-
 # -- checkpoints as .npz bytes ----------------------------------------------------------------------
 def pack_state(state: dict) -> bytes:
     """``model.get_state()`` as the bytes of an ``.npz`` archive."""
