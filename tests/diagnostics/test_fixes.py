@@ -82,7 +82,8 @@ def test_candidates_say_what_they_change_and_skip_what_does_not_apply(conf2):
     assert change("adam").startswith("optimizer SGD(learning_rate=10) -> Adam(learning_rate=0.001)")
     assert change("cross_entropy") == "loss mean_squared_error -> categorical_crossentropy, output sigmoid -> softmax"
     assert change("relu_he") == "activation tanh -> relu with he_normal kernels in hidden layer 1 of 2"
-    assert change("matched_initialization") == "RandomUniform -> glorot_uniform in hidden layer 1 and output layer 2 of 2"
+    assert change("matched_initialization") == \
+        "RandomUniform -> glorot_uniform in hidden layer 1 and output layer 2 of 2"
     assert change("standardize_inputs") is None  # the leading Normalization layer already standardizes
     assert change("batch_normalization") is None  # batch size 1: no batch statistics
     assert change("leaky_relu") is None  # no ReLU to replace

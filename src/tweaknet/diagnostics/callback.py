@@ -83,6 +83,6 @@ class Diagnostics(Callback):
             learning = judge(self.records, chance=chance_accuracy(self.accuracy, y, (len(y), *model.output_shape[1:])))
         else:
             learning = judge(self.records, reference=reference_loss(model.loss, y))
-        findings = findings_from_records(self.records, model.loss.name, input_findings(leading_inputs(model, self.probe[0])),
-                                         describe(model))
+        inputs = input_findings(leading_inputs(model, self.probe[0]))
+        findings = findings_from_records(self.records, model.loss.name, inputs, describe(model), learning)
         return Report(learning, findings)

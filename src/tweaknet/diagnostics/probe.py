@@ -24,9 +24,9 @@ inference mode (so batch normalization's moving statistics are untouched):
   optimizer and weights are untouched.
 
 Record-level: ``loss``; ``accuracy`` (the fraction of the probe batch classified right, when
-``measure`` is given an accuracy metric, else None); ``finite`` (loss, pre-activations and weights finite); ``grad_finite`` (every
-gradient of the probe batch finite); ``steps`` (optimizer steps since the previous record, None for
-the first).
+``measure`` is given an accuracy metric, else None); ``finite`` (loss, pre-activations and weights
+finite); ``grad_finite`` (every gradient of the probe batch finite); ``steps`` (optimizer steps since
+the previous record, None for the first).
 
 Computing the gradient runs the layers' backward pass, which writes the model's gradient buffer
 and nothing else: the weights, the optimizer and the training results are unchanged.
