@@ -96,6 +96,20 @@ def test_candidates_say_what_they_change_and_skip_what_does_not_apply(conf2):
         - {"vanishing_gradient_relu"}
 
 
+def test_a_schedule_has_its_initial_rate_scaled_and_a_piecewise_one_is_left_alone(conf2):
+    net, data = conf2
+    context = fixes.context_of(net.build(), data.x, data.y, 32)
+    for schedule, expected in ((tn.optimizers.schedules.ExponentialDecay(0.5, 100, 0.9),
+                                "initial_learning_rate 0.5 -> 0.05"),
+                               (tn.optimizers.schedules.PiecewiseConstantDecay([100], [0.5, 0.1]), None)):
+        model = net.build()
+        model.compile(optimizer=tn.optimizers.SGD(schedule), loss="mse")
+        edited = Blueprint.of(model).copy()
+        assert fixes.CANDIDATES["lower_learning_rate_10x"].apply(edited, context, "divergence") == expected
+        if expected:
+            assert edited.build().optimizer.learning_rate == pytest.approx(0.05)
+
+
 def test_a_shared_candidate_answers_the_finding_that_lists_it_first(conf2):
     net, data = conf2
     model = net.build()

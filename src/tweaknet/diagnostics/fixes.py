@@ -95,23 +95,19 @@ def proposals(findings, blueprint: Blueprint, context: Context) -> list:
 
 # -- the learning rate -------------------------------------------------------------------------------
 def _rate(bp: Blueprint):
-    """(config dict holding the rate, its key) of the optimizer's learning rate (a schedule's initial rate)."""
+    """(the config dict holding the learning rate, its key): the optimizer's, or its schedule's initial rate;
+    (None, None) for a schedule without one (piecewise constant), which the rate candidates leave alone."""
     cfg = bp.optimizer["config"]
-    lr = cfg["learning_rate"]
-    if not isinstance(lr, dict):
+    if not isinstance(cfg["learning_rate"], dict):
         return cfg, "learning_rate"
-    for key in ("initial_learning_rate",):
-        if key in lr["config"]:
-            return lr["config"], key
-    return None, None
+    schedule = cfg["learning_rate"]["config"]
+    return (schedule, "initial_learning_rate") if "initial_learning_rate" in schedule else (None, None)
 
 
-def _set_rate(bp, new):
+def _set_rate(bp, new) -> str:
     cfg, key = _rate(bp)
-    if cfg is None:
-        return None  # a schedule without one initial rate (piecewise): left alone
     old, cfg[key] = cfg[key], float(new)
-    return f"{key.replace('_', ' ') if key != 'learning_rate' else 'learning_rate'} {old:g} -> {float(new):g}"
+    return f"{key} {old:g} -> {float(new):g}"
 
 
 def _scaled(factor):

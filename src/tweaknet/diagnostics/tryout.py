@@ -9,9 +9,11 @@ penalties) and, for a classifier, ``val_accuracy``.
 
 Candidates train in parallel worker processes where there are cores (``processes > 1``): a
 ``ProcessPoolExecutor`` of the diagnostics' own, with the ``forkserver`` start method where the platform
-has it (else ``spawn``); the workers memory-map the data from temporary ``.npy`` files.  ``Pool`` starts its workers before the baseline trains, so that their start-up
-(importing tweaknet, receiving the data, loading the compiled training code) overlaps the baseline.
-A candidate trains identically in a worker or in this process (the tests check it).  As with any
+has it (else ``spawn``); the workers memory-map the data from temporary ``.npy`` files.  ``Pool`` starts
+its workers before the baseline trains, so that their start-up (importing tweaknet, mapping the data,
+loading the compiled training code) overlaps the baseline, and ``Pool.speculate`` starts the candidates
+already called for before training on the cores the baseline leaves free.  A candidate trains
+identically in a worker or in this process (the tests check it).  As with any
 ``multiprocessing`` code, a script that calls ``diagnose(..., try_fixes=True)`` at its top level needs
 the ``if __name__ == "__main__":`` guard.
 """
@@ -110,6 +112,14 @@ def _train_in_worker(job: Job) -> tuple:
     return train(job, _DATA)
 
 
+def _start_workers(executor, n) -> None:
+    try:
+        for _ in range(n):
+            executor.submit(int)
+    except RuntimeError:  # the pool was closed first (nothing to try): no worker is needed
+        pass
+
+
 class Pool:
     """Candidates trained by ``processes`` worker processes holding ``data`` (with ``processes <= 1``, in this
     process, one after the other).  Use as a context manager.
@@ -138,8 +148,7 @@ class Pool:
                                                 initializer=_receive, initargs=(paths, warm_up))
             # start every worker now (the executor would start them one by one, as tasks come), from a thread:
             # starting a process takes the forkserver a fraction of a second that the baseline need not wait for
-            threading.Thread(target=lambda executor: [executor.submit(int) for _ in range(self.processes)],
-                             args=(self.executor,), daemon=True).start()
+            threading.Thread(target=_start_workers, args=(self.executor, self.processes), daemon=True).start()
 
     def speculate(self, jobs) -> None:
         """Start ``jobs`` (``[(key, Job)]``) on ``processes - 1`` workers, one after the other, until ``run``."""
