@@ -1,6 +1,8 @@
 """Trying fixes: every candidate starts where the baseline started (weights, seed, data order), trains the same
 budget in a worker process or here with the same result, and is ranked by measured validation improvement."""
 import math
+import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -151,6 +153,26 @@ def test_worker_processes_give_the_results_of_this_process(conf2):
     assert [r[0] for r in there] == [r[0] for r in here[1:]]
     assert all(r[2] is None for r in here + there)
     assert seeding.get_state() == state  # training here gave the caller's random state back
+
+
+class DyingBlueprint(Blueprint):
+    """A blueprint whose build ends the process that builds it: a worker that dies."""
+
+    def build(self):
+        if multiprocessing.parent_process() is not None:
+            os._exit(3)
+        return super().build()
+
+
+def test_candidates_train_here_when_the_workers_die(conf2):
+    net, data = conf2
+    model = net.build()
+    blueprint, state = Blueprint.of(model), seeding.get_state()
+    dying = DyingBlueprint(**blueprint.__dict__)
+    jobs = [("same", Job("same", "", "", dying, state, 1, 1))]
+    with Pool(data, 2) as pool, pytest.warns(RuntimeWarning, match="train in this process instead"):
+        (metrics, _, error), = pool.run(jobs)
+    assert error is None and metrics == Pool(data, 1).run(jobs)[0][0]
 
 
 def test_ranking_and_what_counts_as_helped():

@@ -26,7 +26,9 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,7 +118,7 @@ def _start_workers(executor, n) -> None:
     try:
         for _ in range(n):
             executor.submit(int)
-    except RuntimeError:  # the pool was closed first (nothing to try): no worker is needed
+    except (BrokenProcessPool, RuntimeError):  # the pool broke, or was closed first: ``run`` copes
         pass
 
 
@@ -161,32 +163,48 @@ class Pool:
 
     def _next(self, finished=None):
         with self.lock:
-            if self.pending:
+            if self.pending and self.executor is not None:
                 key, job = self.pending.pop(0)
-                self.futures[key] = future = self.executor.submit(_train_in_worker, job)
+                try:
+                    self.futures[key] = future = self.executor.submit(_train_in_worker, job)
+                except (BrokenProcessPool, RuntimeError):  # a broken or closed pool: ``run`` trains it here
+                    self.pending = []
+                    return
                 future.add_done_callback(self._next)
 
     def run(self, jobs) -> list:
-        """Train ``jobs`` (``[(key, Job)]``, a key naming the change) and return their results in order."""
+        """Train ``jobs`` (``[(key, Job)]``, a key naming the change) and return their results in order.
+
+        Where the workers cannot run (a process died; a script without the ``__main__`` guard, whose
+        workers cannot start), the candidates train in this process instead, with a warning."""
         jobs = list(jobs)
         if self.executor is None:
-            saved = seeding.get_state()  # this process's random state is the caller's: give it back
-            try:
-                return [train(job, self.data) for _, job in jobs]
-            finally:
-                seeding.set_state(saved)
-        with self.lock:
-            self.pending = []
-            needed = {key for key, _ in jobs}
-            for key, future in self.futures.items():
-                if key not in needed:
-                    future.cancel()  # a speculative run that turned out unneeded (if it has not started)
-            # the slowest first (batch normalization runs on the reference path), so the workers end together
-            for key, job in sorted(jobs, key=lambda kj: not any(p.class_name == "BatchNormalization"
-                                                                for p in kj[1].blueprint.layers)):
-                if key not in self.futures:
-                    self.futures[key] = self.executor.submit(_train_in_worker, job)
-        return [self.futures[key].result() for key, _ in jobs]
+            return self._here(jobs)
+        try:
+            with self.lock:
+                self.pending = []
+                needed = {key for key, _ in jobs}
+                for key, future in self.futures.items():
+                    if key not in needed:
+                        future.cancel()  # a speculative run that turned out unneeded (if it has not started)
+                # the slowest first (batch normalization runs on the reference path), so the workers end together
+                for key, job in sorted(jobs, key=lambda kj: not any(p.class_name == "BatchNormalization"
+                                                                    for p in kj[1].blueprint.layers)):
+                    if key not in self.futures:
+                        self.futures[key] = self.executor.submit(_train_in_worker, job)
+            return [self.futures[key].result() for key, _ in jobs]
+        except (BrokenProcessPool, OSError) as exc:
+            warnings.warn(f"diagnose: the worker processes failed ({type(exc).__name__}: {exc}); the candidate "
+                          f"fixes train in this process instead", RuntimeWarning, stacklevel=3)
+            self.close()
+            return self._here(jobs)
+
+    def _here(self, jobs) -> list:
+        saved = seeding.get_state()  # this process's random state is the caller's: give it back
+        try:
+            return [train(job, self.data) for _, job in jobs]
+        finally:
+            seeding.set_state(saved)
 
     def close(self):
         if self.executor is not None:
