@@ -360,9 +360,10 @@ def test_model_checkpoint_save_freq_keeps_the_compiled_path(tmp_path):
         assert callbacks.progress_steps == (None if save_freq == "epoch" else 5)
 
 
-def test_model_checkpoint_in_batches_on_the_compiled_path_saves_the_reference_weights(tmp_path):
+def test_model_checkpoint_in_batches_on_the_compiled_path_saves_the_reference_weights(tmp_path, monkeypatch):
     pytest.importorskip("numba")
     from tweaknet import fast
+    monkeypatch.setattr(fast, "COMPILE_MIN_SAMPLES", 0)  # a short fit, compiled all the same
     x, y = _data()
     saved = {}
     for path in ("reference", "compiled"):
@@ -375,7 +376,7 @@ def test_model_checkpoint_in_batches_on_the_compiled_path_saves_the_reference_we
             with fast.reference_only():
                 model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[check])
         else:
-            assert fast.explain(model) is None
+            assert fast.explain(model).compiled
             model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[check])
         saved[path] = sorted(p.name for p in (tmp_path / path).iterdir())
     assert saved["compiled"] == saved["reference"] == ["e1-b3.safetensors", "e2-b2.safetensors"]
@@ -417,6 +418,7 @@ def test_tensorboard_batch_scalars_keep_the_compiled_path(tmp_path, monkeypatch)
     pytest.importorskip("tensorboardX")
     pytest.importorskip("numba")
     from tweaknet import fast
+    monkeypatch.setattr(fast, "COMPILE_MIN_SAMPLES", 0)  # a short fit, compiled all the same
     x, y = _data()
     runs = {}
     real = fast.epoch_runner

@@ -1,21 +1,33 @@
 """The compiled whole-epoch training path, chosen automatically where it applies.
 
-``fit`` asks :func:`epoch_runner` for a compiled runner; when numba is installed and the model
-is one the kernels serve (see ``plan.py``), the whole epoch runs in one compiled call over the
-model's own flat buffers and optimizer slots.  Otherwise the readable reference path in
-``tweaknet.training.loop`` runs.  Both end with the same weights up to float round-off (the
-tests check every supported layer, activation, loss, optimizer and clipping mode), so a user
-never picks a path and never sees a difference except the time.  (One internal difference: the
-compiled path does not keep the model's gradient buffer ``model.flat.grads`` up to date.)  Compiled code is cached on
-disk (numba ``cache=True``), so only the very first run pays the compile time.
+``fit`` asks :func:`epoch_runner` for a compiled runner; when numba is installed, the whole epoch runs
+in compiled code over the model's own flat buffers, optimizer slots and layer buffers, for every model
+``Sequential`` builds from the library's layers (``explain(model)`` names what stays off the path).
+``evaluate`` and ``predict`` use the compiled forward pass too.  The compiled path is a composer
+(``compose.py``, ``blocks.py``): it writes the model's step as a generated module that calls the
+techniques' own functions, so no formula is written twice.  Both paths end with the same weights up to
+float round-off (the tests check every registered technique), so a user never picks a path and never
+sees a difference except the time.  (One internal difference: with one sample per batch the compiled
+path does not keep the model's gradient buffer ``model.flat.grads`` up to date.)  Compiled code is cached
+on disk (``source.py``), so only the very first run pays the compile time.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import os
 
+import numpy as np
+
 _disabled = os.environ.get("TWEAKNET_REFERENCE_ONLY", "") not in ("", "0")
+
+#: Work below which ``fit``, ``evaluate`` and ``predict`` stay on the reference path: compiling a new model
+#: structure takes a few seconds (once, then it is cached on disk), more than the reference path needs for
+#: this many samples.  ``fit`` counts samples times epochs.  The decision depends only on the model and the
+#: amount of data, never on what is cached, so the same call always takes the same path.  Set
+#: ``TWEAKNET_COMPILE_MIN_SAMPLES`` (or this attribute) to change it; 0 compiles everything it can.
+COMPILE_MIN_SAMPLES = int(os.environ.get("TWEAKNET_COMPILE_MIN_SAMPLES", "20000"))
 
 
 def available() -> bool:
@@ -69,16 +81,57 @@ def _blas_controller():
     return _CONTROLLERS[key]
 
 
-def explain(model, batch_hooks=False):
-    """None when the compiled path serves ``model`` in ``fit``, else the reason it does not."""
-    from .plan import explain as _explain
-    return _explain(model, batch_hooks)
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    """Which path ``fit`` takes for a model: ``compiled`` (bool) and, when not, the ``reason`` (naming the
+    layer or option); ``str()`` says it in a sentence."""
+
+    compiled: bool
+    reason: str = ""
+
+    def __str__(self):
+        if self.compiled:
+            return "compiled path: fit, evaluate and predict run in compiled code"
+        return f"reference path (NumPy): {self.reason}"
 
 
-def epoch_runner(model, batch_size, callbacks):
-    """An ``EpochPlan`` for the model (``run(x, y, order, callbacks)``, as the reference path's
-    ``ReferenceEpoch``), or None when the reference path must run."""
-    if _disabled or explain(model, bool(callbacks.batch_callbacks)) is not None:
+def explain(model, batch_hooks=False) -> Explanation:
+    """Whether ``fit`` trains ``model`` on the compiled path, and why not.  Works on any model: one that is
+    not compiled or not built yet is explained as far as it can be."""
+    if not available():
+        return Explanation(False, "numba is not installed (pip install 'tweaknet[fast]')" if not _disabled
+                           else "the reference path is forced (TWEAKNET_REFERENCE_ONLY or fast.reference_only())")
+    if batch_hooks:
+        return Explanation(False, "a callback uses per-batch hooks (on_train_batch_begin/end); on_progress "
+                                  "with progress_steps keeps the compiled path")
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        return Explanation(False, "the model is not compiled yet (call model.compile(optimizer=..., loss=...))")
+    if not model.built:
+        return Explanation(False, "the model is not built yet (its input shape is unknown until fit or build)")
+    from .compose import servable
+    reason = servable(model)
+    if reason is None and model.flat.params.dtype not in (np.float32, np.float64):
+        reason = f"only float32 and float64 are compiled (this model is {model.flat.params.dtype})"
+    if reason is None and not callable(getattr(model.optimizer, "rule", None)):
+        reason = f"optimizer {type(model.optimizer).__name__} has no update rule"
+    return Explanation(reason is None, reason or "")
+
+
+def epoch_runner(model, batch_size, callbacks, samples=None):
+    """The compiled path's runner for ``fit`` (``run(x, y, order, callbacks)``, as the reference path's
+    ``ReferenceEpoch``), or None when the reference path runs: ``explain`` says it cannot serve the model,
+    or the fit trains fewer than ``COMPILE_MIN_SAMPLES`` samples (``samples``: samples times epochs)."""
+    if _disabled or (samples is not None and samples < COMPILE_MIN_SAMPLES):
         return None
-    from .plan import EpochPlan
-    return EpochPlan(model, batch_size)
+    if not explain(model, bool(callbacks.batch_callbacks)).compiled:
+        return None
+    from .runner import CompiledModel
+    return CompiledModel(model, batch_size)
+
+
+def inference_runner(model, batch_size, samples=None):
+    """A runner whose ``evaluate(x, y)`` and ``predict(x)`` run compiled, or None (as ``epoch_runner``)."""
+    if _disabled or (samples is not None and samples < COMPILE_MIN_SAMPLES) or not explain(model).compiled:
+        return None
+    from .runner import CompiledModel
+    return CompiledModel(model, batch_size)

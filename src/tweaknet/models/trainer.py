@@ -77,7 +77,8 @@ class Trainer:
 
         Training logs are running means over the epoch; ``val_*`` logs evaluate the whole validation set
         at the end of the epoch in inference mode, as in Keras.  ``diagnostics=True`` adds a
-        :class:`~tweaknet.diagnostics.Diagnostics` callback (records in ``model.diagnostics_``).
+        :class:`~tweaknet.diagnostics.Diagnostics` callback (records in ``model.diagnostics_``, the Report in
+        ``history.diagnostics``, printed at the end when ``verbose > 0``).
         Callbacks find the training arrays (after ``validation_split``) in ``params["training_data"]``.
         """
         for k, v in kwargs.items():
@@ -105,7 +106,8 @@ class Trainer:
                                       "verbose": verbose, "training_data": (x, y)})
         self.stop_training = False
         # The path is chosen once per fit: compiled where it serves this model, else the reference path.
-        runner = fast.epoch_runner(self, batch_size, cb) or loop.ReferenceEpoch(self, batch_size)
+        work = len(x) * max(epochs - initial_epoch, 0)  # samples to train: short fits are not worth a compile
+        runner = fast.epoch_runner(self, batch_size, cb, work) or loop.ReferenceEpoch(self, batch_size)
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
@@ -113,13 +115,16 @@ class Trainer:
             with fast.numerics():
                 logs = runner.run(x, y, order, cb)
             if val is not None and (epoch + 1) % validation_freq == 0:
-                vlogs = loop.evaluate_arrays(self, *val, max(validation_batch_size or batch_size, 256))
+                vlogs = self._evaluate(*val, max(validation_batch_size or batch_size, 256), work)
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
             logs["learning_rate"] = self.optimizer.learning_rate  # the rate of the epoch's next step
             cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         cb.on_train_end()
+        # the Report of a Diagnostics callback (tweaknet.diagnostics, wired at the root), if one ran
+        history.diagnostics = next((c.report for c in cbs if self.diagnostics_callback is not None
+                                    and isinstance(c, self.diagnostics_callback)), None)
         self.history = history
         return history
 
@@ -137,7 +142,7 @@ class Trainer:
         """Loss and metrics on ``(x, y)`` in inference mode: a scalar, a list ``[loss, *metrics]`` or a dict."""
         self._require_compiled("evaluate")
         x, y = self._prepare(x, y)
-        logs = loop.evaluate_arrays(self, x, y, max(check_batch_size(batch_size), 256))
+        logs = self._evaluate(x, y, max(check_batch_size(batch_size), 256), len(x))
         if return_dict:
             return logs
         values = list(logs.values())
@@ -148,9 +153,22 @@ class Trainer:
         x = check_inputs(x, self._input_shape, self._dtype())
         self._ensure_built(x.shape)
         bs = max(check_batch_size(batch_size), 256)
+        compiled = fast.inference_runner(self, bs, len(x))
+        if compiled is not None:
+            with fast.numerics():
+                return compiled.predict(x)
         dtype = self.flat.params.dtype
         return np.concatenate([loop.forward(self, take(x, slice(i, i + bs), dtype), False)
                                for i in range(0, len(x), bs)])
+
+    def _evaluate(self, x, y, batch_size, work) -> dict:
+        """Loss and metrics in inference mode, on the compiled path where it serves this model and ``work``
+        (the samples of the evaluation, or of the fit it belongs to) is worth a compile."""
+        compiled = fast.inference_runner(self, batch_size, work)
+        if compiled is None:
+            return loop.evaluate_arrays(self, x, y, batch_size)
+        with fast.numerics():
+            return compiled.evaluate(x, y)
 
     def __call__(self, x, training=False):
         x = check_inputs(x, self._input_shape, self._dtype())

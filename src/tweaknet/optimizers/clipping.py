@@ -42,7 +42,7 @@ def clip_by_norm(flat: np.ndarray, segments, clip_norm: float) -> None:
 
 def clip_by_global_norm(flat: np.ndarray, clip_norm: float) -> float:
     """Rescale all gradients together when their global norm exceeds ``clip_norm``; return the norm."""
-    norm = global_norm(flat)
+    norm = float(np.sqrt(np.dot(flat, flat)))
     scale = clip_norm * min(1.0 / norm if norm > 0 else np.inf, 1.0 / clip_norm)
     if not np.isfinite(norm):
         flat[:] = np.nan  # Keras propagates a non-finite norm into every gradient

@@ -1,0 +1,295 @@
+"""The loop structure of each layer on the compiled path: code that calls the layer's own rules.
+
+A block writes the forward pass of its layer for the batch rows ``[:B]`` (input ``H_in``, output
+``H_out``) and its backward pass (gradient ``D_out`` at its output, ``D_in`` at its input), in terms of
+*roles* (``W``, ``b``, ``H_in``, ...).  The composer turns each into a small compiled function (a piece)
+that every model with the same block shares, and calls it with the model's arrays.  The math is never
+here: every value comes from the technique's module-level function (``src.use(fn)`` imports and inlines
+it), called per element for elementwise rules and per row for row-wise ones.  Dense layers use BLAS for
+batches and plain loops for one sample (where the product is too small for BLAS to pay off).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import layers as L
+from ..layers.batch_normalization import (batch_norm_grad, batch_norm_param_grads, batch_norm_value,
+                                          batch_statistics, moving_average)
+from ..layers.maxout import maxout_grad, maxout_value
+from ..layers.normalization import normalization_grad, normalization_value
+from ..layers.regularization import dropout_keep, dropout_value
+
+
+def activation_forward(src, act, z, a, args):
+    """``a[:B] = act(z[:B])``: per element, or per row for a row-wise activation."""
+    value, extra = src.use(act.value), "".join(f", {x}" for x in args)
+    src("for s in range(B):")
+    with src.block():
+        if act.rowwise:
+            src(f"{a}[s, :] = {value}({z}[s]{extra})")
+        else:
+            src(f"for j in range({z}.shape[1]):")
+            with src.block():
+                src(f"{a}[s, j] = {value}({z}[s, j]{extra})")
+
+
+def activation_backward(src, act, z, a, d_out, d_in, args):
+    """``d_in[:B] = act'(z) d_out`` (the activation's grad rule)."""
+    grad, extra = src.use(act.grad), "".join(f", {x}" for x in args)
+    src("for s in range(B):")
+    with src.block():
+        if act.rowwise:
+            src(f"{d_in}[s, :] = {grad}({z}[s], {a}[s], {d_out}[s]{extra})")
+        else:
+            src(f"for j in range({z}.shape[1]):")
+            with src.block():
+                src(f"{d_in}[s, j] = {grad}({z}[s, j], {a}[s, j], {d_out}[s, j]{extra})")
+
+
+class Block:
+    """One layer's code.  ``role(name, value)`` declares an argument; the composer provides the rest."""
+
+    #: The layer's output gradient is the fused loss gradient at its activation's input (set by the composer).
+    fused = False
+
+    def __init__(self, layer, i, composer):
+        self.layer, self.i, self.c = layer, i, composer
+        self.roles = {"H_in": f"H{i}", "H_out": f"H{i + 1}", "D_in": f"D{i}", "D_out": f"D{i + 1}"}
+
+    def role(self, name, value):
+        self.roles[name] = self.c.arg(f"{name}{self.i}", value)
+
+    def declare(self):
+        """Declare the arguments (views, buffers, scalars) of this layer."""
+
+    def forward_alias(self, training) -> bool:
+        """True when the forward pass passes its input through unchanged (then no code runs)."""
+        return False
+
+    def backward_alias(self) -> bool:
+        return False
+
+    def forward(self, src, training):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, src, need_input_grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def activation_roles(self, act):
+        names = []
+        for k, v in enumerate(act.rule_args(self.c.dtype)):
+            self.role(f"a{k}_", v)
+            names.append(f"a{k}_")
+        return names
+
+
+class Identity(Block):
+    """Flatten (the rows are already flat)."""
+
+    def forward_alias(self, training):
+        return True
+
+    def backward_alias(self):
+        return True
+
+
+class Dense(Block):
+    def declare(self):
+        layer, c = self.layer, self.c
+        n = layer.units
+        self.role("W", layer.params["kernel"])
+        self.role("GW", layer.grads["kernel"])
+        self.role("b", layer.params["bias"] if layer.use_bias else np.zeros(n, c.dtype))
+        self.role("Gb", layer.grads["bias"] if layer.use_bias else np.zeros(n, c.dtype))
+        self.role("Z", c.scratch(n))
+        self.role("DZ", c.scratch(n))
+        self.act_args = self.activation_roles(layer.activation)
+
+    def forward(self, src, training):
+        if self.c.single:
+            src("for j in range(W.shape[1]):")
+            with src.block():
+                src("Z[0, j] = b[j]")
+            src("for k in range(W.shape[0]):")
+            with src.block():
+                src("xk = H_in[0, k]")
+                src("for j in range(W.shape[1]):")
+                with src.block():
+                    src("Z[0, j] += xk * W[k, j]")
+        else:
+            src("np.dot(H_in[:B], W, Z[:B])")
+            src("for s in range(B):")
+            with src.block():
+                src("for j in range(W.shape[1]):")
+                with src.block():
+                    src("Z[s, j] += b[j]")
+        activation_forward(src, self.layer.activation, "Z", "H_out", self.act_args)
+
+    def backward(self, src, need_input_grad):
+        if not self.fused:  # the gradient at z: through the activation's own grad rule
+            activation_backward(src, self.layer.activation, "Z", "H_out", "D_out", "DZ", self.act_args)
+        if need_input_grad and self.c.single:
+            src("for k in range(W.shape[0]):")
+            with src.block():
+                src("acc = ZERO")
+                src("for j in range(W.shape[1]):")
+                with src.block():
+                    src("acc += DZ[0, j] * W[k, j]")
+                src("D_in[0, k] = acc")
+        elif need_input_grad:
+            src("np.dot(DZ[:B], W.T, D_in[:B])")
+        if self.layer.trainable:  # a frozen layer's weights are not in the flat buffers: no gradient, no update
+            self.c.optimizer.dense_gradients(src, self)
+
+
+class Activation(Block):
+    def declare(self):
+        self.act_args = self.activation_roles(self.layer.activation)
+
+    def forward(self, src, training):
+        activation_forward(src, self.layer.activation, "H_in", "H_out", self.act_args)
+
+    def backward(self, src, need_input_grad):
+        if not self.fused:
+            activation_backward(src, self.layer.activation, "H_in", "H_out", "D_out", "D_in", self.act_args)
+
+
+class Normalization(Block):
+    def declare(self):
+        c, layer, n = self.c, self.layer, self.c.width(self.i)
+        self.role("nmean", np.broadcast_to(layer.buffers["mean"], (n,)).astype(c.dtype))
+        self.role("ndenom", np.broadcast_to(layer.denominator(), (n,)).astype(c.dtype))
+        self.role("ninv", bool(layer.invert))
+
+    def forward(self, src, training):
+        value = src.use(normalization_value)
+        src("for s in range(B):")
+        with src.block():
+            src("for j in range(H_in.shape[1]):")
+            with src.block():
+                src(f"H_out[s, j] = {value}(H_in[s, j], nmean[j], ndenom[j], ninv)")
+
+    def backward(self, src, need_input_grad):
+        if need_input_grad:
+            grad = src.use(normalization_grad)
+            src("for s in range(B):")
+            with src.block():
+                src("for j in range(D_out.shape[1]):")
+                with src.block():
+                    src(f"D_in[s, j] = {grad}(D_out[s, j], ndenom[j], ninv)")
+
+
+class BatchNormalization(Block):
+    def declare(self):
+        c, layer = self.c, self.layer
+        gamma, beta, epsilon = layer.rule_args(c.dtype)
+        n = gamma.shape[0]
+        self.role("gamma", gamma)
+        self.role("beta", beta)
+        self.role("Ggamma", layer.grads["gamma"] if layer.scale else np.zeros(n, c.dtype))
+        self.role("Gbeta", layer.grads["beta"] if layer.center else np.zeros(n, c.dtype))
+        self.role("eps", epsilon)
+        self.role("mm", layer.buffers["moving_mean"])
+        self.role("mv", layer.buffers["moving_variance"])
+        self.role("mom", c.dtype.type(layer.momentum))
+        self.role("omm", c.dtype.type(1.0 - layer.momentum))
+        self.role("XH", c.scratch(n))
+        self.role("IS", np.zeros(n, c.dtype))
+
+    def forward(self, src, training):
+        use = src.use
+        if training and self.layer.trainable:
+            src(f"bmean, bvar = {use(batch_statistics)}(H_in[:B])")
+            src(f"mm[:] = {use(moving_average)}(mm, bmean, mom, omm)")
+            src(f"mv[:] = {use(moving_average)}(mv, bvar, mom, omm)")
+            src(f"y, xh, inv_std = {use(batch_norm_value)}(H_in[:B], bmean, bvar, gamma, beta, eps)")
+        else:
+            src(f"y, xh, inv_std = {use(batch_norm_value)}(H_in[:B], mm, mv, gamma, beta, eps)")
+        src("H_out[:B] = y")
+        src("XH[:B] = xh")
+        src("IS[:] = inv_std")
+
+    def backward(self, src, need_input_grad):
+        if self.layer.trainable:
+            src(f"dg, db = {src.use(batch_norm_param_grads)}(D_out[:B], XH[:B])")
+            if self.layer.scale:
+                src("Ggamma[:] = dg")
+            if self.layer.center:
+                src("Gbeta[:] = db")
+        if need_input_grad:
+            src(f"D_in[:B] = {src.use(batch_norm_grad)}(D_out[:B], XH[:B], IS, gamma, {bool(self.layer.trainable)})")
+
+
+class Dropout(Block):
+    def declare(self):
+        c, layer = self.c, self.layer
+        self.role("rng", layer.rng)  # a callable: the generator is looked up at every run
+        self.role("rate", float(layer.rate))
+        self.role("kp", c.dtype.type(1.0 - layer.rate))
+        self.role("K", np.zeros((c.batch_size, c.width(self.i)), np.bool_))
+
+    def forward_alias(self, training):
+        return not training or self.layer.rate == 0.0
+
+    def backward_alias(self):
+        return self.layer.rate == 0.0
+
+    def forward(self, src, training):
+        keep, value = src.use(dropout_keep), src.use(dropout_value)
+        src("for s in range(B):")
+        with src.block():
+            src("for j in range(H_in.shape[1]):")
+            with src.block():
+                src(f"K[s, j] = {keep}(rng.random(), rate)")
+                src(f"H_out[s, j] = {value}(H_in[s, j], K[s, j], kp)")
+
+    def backward(self, src, need_input_grad):
+        value = src.use(dropout_value)
+        src("for s in range(B):")
+        with src.block():
+            src("for j in range(D_out.shape[1]):")
+            with src.block():
+                src(f"D_in[s, j] = {value}(D_out[s, j], K[s, j], kp)")
+
+
+class GaussianNoise(Block):
+    def declare(self):
+        self.role("rng", self.layer.rng)
+        self.role("std", float(self.layer.stddev))
+
+    def forward_alias(self, training):
+        return not training or self.layer.stddev == 0.0
+
+    def backward_alias(self):
+        return True
+
+    def forward(self, src, training):
+        src("for s in range(B):")
+        with src.block():
+            src("for j in range(H_in.shape[1]):")
+            with src.block():
+                src("H_out[s, j] = H_in[s, j] + CAST(rng.normal(0.0, std))")
+
+
+class Maxout(Block):
+    def declare(self):
+        self.role("units", int(self.layer.num_units))
+
+    def forward(self, src, training):
+        value = src.use(maxout_value)
+        src("for s in range(B):")
+        with src.block():
+            src(f"H_out[s, :] = {value}(H_in[s].reshape(units, -1))")
+
+    def backward(self, src, need_input_grad):
+        if need_input_grad:
+            grad = src.use(maxout_grad)
+            src("for s in range(B):")
+            with src.block():
+                src(f"D_in[s, :] = {grad}(H_in[s].reshape(units, -1), H_out[s], D_out[s]).reshape(-1)")
+
+
+BLOCKS = {L.Dense: Dense, L.Flatten: Identity, L.Activation: Activation, L.ReLU: Activation,
+          L.LeakyReLU: Activation, L.ELU: Activation, L.Softmax: Activation, L.Normalization: Normalization,
+          L.BatchNormalization: BatchNormalization, L.Dropout: Dropout, L.GaussianNoise: GaussianNoise,
+          L.Maxout: Maxout}

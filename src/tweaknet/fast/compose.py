@@ -1,0 +1,381 @@
+"""The composer: a model's layers, loss, metrics and optimizer become compiled code built from the
+techniques' own functions.
+
+It owns the loop structure (batches, rows, elements, the order of the optimizer's work) and nothing of
+the math: each piece is the technique's own function (``blocks.py`` for the layers; here the loss's
+``rules()``, the metrics' ``rule``, the optimizer's ``rule`` and ``scalars``, the penalties, clipping and
+weight decay).  Each block's forward and backward pass, the loss and the update become small compiled
+functions ("pieces", one generated file each, shared by every model that uses the same block: a new model
+mostly reuses compiled code); a generated glue module calls them for every batch (``train`` for a chunk of
+an epoch, ``evaluate``, ``predict``).  With one sample per batch and no norm clipping, each Dense kernel
+entry's gradient and update are computed in one pass during the backward pass (the gradient is never
+stored); otherwise all gradients are computed, penalised, clipped, then applied in one pass over the
+flat parameter buffer.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import Dense
+from ..losses import SparseCategoricalCrossentropy
+from ..losses.cross_entropy import one_hot
+from ..optimizers.base import weight_decay_rule
+from ..optimizers.clipping import clip_by_global_norm, clip_by_norm, clip_value_rule
+from ..regularizers import penalty_grad, penalty_value
+from . import source
+from .blocks import BLOCKS
+
+
+class Composer:
+    """Builds the compiled code for ``model`` (rows of ``batch_size``) and its arguments."""
+
+    def __init__(self, model, batch_size):
+        self.model, self.batch_size = model, int(batch_size)
+        #: One sample per batch: plain loops instead of BLAS, and gradient and update fused per entry.
+        self.single = self.batch_size == 1
+        self.dtype = model.flat.params.dtype
+        self.args: dict = {}  # glue name -> value, or a callable giving the value at each run
+        self.widths = [int(np.prod(model.input_shape[1:]))] + [int(np.prod(la.output_shape)) for la in model.layers]
+        self.optimizer = OptimizerCode(self)
+        self.blocks = [BLOCKS[type(layer)](layer, i, self) for i, layer in enumerate(model.layers)]
+        self.blocks[-1].fused = model.fused_output
+        trainable = [b.i for b in self.blocks if b.layer.params and b.layer.trainable]
+        self.first_trainable = trainable[0] if trainable else len(self.blocks)
+        for i in range(len(self.blocks) + 1):
+            self.arg(f"H{i}", self.scratch(self.widths[i]))
+            self.arg(f"D{i}", self.scratch(self.widths[i]))
+        self.optimizer.declare()
+        for block in self.blocks:
+            block.declare()
+            if isinstance(block.layer, Dense):
+                block.roles.update(self.optimizer.roles_of(block))
+        self.loss_args = [self.arg(f"lv{k}", v) for k, v in enumerate(model.loss.value_args(self.dtype))]
+        self.metric_args = [[self.arg(f"ma{m}_{k}", v) for k, v in enumerate(metric.rule_args(self.dtype))]
+                            for m, metric in enumerate(model.compiled_metrics)]
+        self.arg("gfull", np.zeros(4, self.dtype))
+        self.arg("glast", np.zeros(4, self.dtype))
+
+    def arg(self, name, value) -> str:
+        self.args[name] = value
+        return name
+
+    def scratch(self, n):
+        return np.zeros((self.batch_size, n), self.dtype)
+
+    def width(self, i):
+        return self.widths[i]
+
+    def values(self):
+        return [v() if callable(v) and not isinstance(v, np.ndarray) else v for v in self.args.values()]
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def new_source(self):
+        src = source.Source()
+        src(f"CAST = np.{self.dtype.name}")
+        src("ZERO = CAST(0.0)")
+        src("")
+        return src
+
+    def call(self, glue, body, roles: dict, result=None):
+        """Compile ``body`` (code in the role names) as a piece and call it from the glue with ``roles``."""
+        params = ["B", *roles]
+        src = self.new_source()
+        src("")
+        src("@njit(**JIT)")
+        src(f"def piece({', '.join(params)}):")
+        src.imports.update(body.imports)
+        src.lines += ["    " + line if line else "" for line in body.lines]
+        if result:
+            src(f"    return {result}")
+        module = source.load(src, "a piece of a model's step")
+        name = glue.use_module(module.__name__)
+        call = f"{name}(B, {', '.join(roles.values())})"
+        glue(f"{result} = {call}" if result else call)
+
+    # -- the generated glue module -----------------------------------------------------------------
+    def module(self):
+        glue = self.new_source()
+        names = ", ".join(self.args)
+        L = len(self.blocks)
+        glue("")
+        glue("@njit(**JIT)")
+        glue(f"def train(x, y, order, batch_size, lrs, t0, hits, {names}):")
+        with glue.block():
+            glue("n = order.size")
+            glue("loss_sum = 0.0")
+            glue("step = 0")
+            glue("start = 0")
+            glue("while start < n:")
+            with glue.block():
+                glue("B = min(batch_size, n - start)")
+                self.gather(glue, training=True)
+                for block in self.blocks:
+                    self.forward(glue, block, True)
+                self.loss(glue, training=True)
+                glue(f"loss_sum += rows_loss{''.join(' + B * ' + p for p in self.optimizer.penalty_values(glue))}")
+                self.optimizer.step_scalars(glue)
+                for block in reversed(self.blocks):
+                    if block.backward_alias():
+                        glue(f"D{block.i} = D{block.i + 1}")
+                    else:
+                        body = source.Source()
+                        block.backward(body, block.i > self.first_trainable)
+                        if body.lines:
+                            self.call(glue, body, block.roles)
+                self.optimizer.update(glue)
+                glue("step += 1")
+                glue("start += B")
+            glue("return loss_sum, step")
+        for kind in ("evaluate", "predict"):
+            glue("")
+            glue("")
+            glue("@njit(**JIT)")
+            glue(f"def {kind}(x, y, first, stop, batch_size, hits, out, {names}):")
+            with glue.block():
+                glue("loss_sum = 0.0")
+                glue("start = first")
+                glue("while start < stop:")
+                with glue.block():
+                    glue("B = min(batch_size, stop - start)")
+                    self.gather(glue, training=False)
+                    for block in self.blocks:
+                        self.forward(glue, block, False)
+                    if kind == "evaluate":
+                        self.loss(glue, training=False)
+                        glue(f"loss_sum += rows_loss{''.join(' + B * ' + p for p in self.optimizer.penalty_values(glue))}")
+                    else:
+                        glue(f"out[start:start + B] = H{L}[:B]")
+                    glue("start += B")
+                glue("return loss_sum")
+        header = " > ".join(type(la).__name__ for la in self.model.layers)
+        return source.load(glue, f"{header}, {type(self.model.loss).__name__}, {type(self.model.optimizer).__name__}")
+
+    def forward(self, glue, block, training):
+        if block.forward_alias(training):
+            glue(f"H{block.i + 1} = H{block.i}")
+            return
+        body = source.Source()
+        block.forward(body, training)
+        self.call(glue, body, block.roles)
+
+    def gather(self, glue, training):
+        """The batch's input rows, cast to the float type (the data may stay uint8)."""
+        body = source.Source()
+        body("for s in range(B):")
+        with body.block():
+            body("r = order[start + s]" if training else "r = start + s")
+            body("for k in range(H_in.shape[1]):")
+            with body.block():
+                body("H_in[s, k] = CAST(x[r, k])")
+        roles = {"x": "x", "order": "order", "start": "start", "H_in": "H0"}
+        if not training:
+            del roles["order"]
+        self.call(glue, body, roles)
+
+    def loss(self, glue, training):
+        """The per-row loss values (``rows_loss``), the metrics' hits and, in training, the output gradient."""
+        model, L = self.model, len(self.blocks)
+        value, grad, fused = model.loss.rules()
+        sparse = isinstance(model.loss, SparseCategoricalCrossentropy)
+        body = source.Source()
+        body("C = out.shape[1]")
+        if training:
+            body("ga = gfull if B == batch_size else glast")
+        body("rows_loss = 0.0")
+        body("for s in range(B):")
+        with body.block():
+            body("r = order[start + s]" if training else "r = start + s")
+            body(f"t = {body.use(one_hot)}(y[r], C)" if sparse else "t = y[r]")
+            body(f"rows_loss += {body.use(value)}(t, out[s]{''.join(', ' + a for a in self.loss_args)})")
+            for m, metric in enumerate(model.compiled_metrics):
+                target = "y[r]" if type(metric).__name__ == "SparseCategoricalAccuracy" else "t"
+                per_row = metric.per_row(self.widths[-1])
+                scale = f" / {float(per_row)}" if per_row != 1 else ""
+                margs = "".join(", " + a for a in self.metric_args[m])
+                body(f"hits[{m}] += {body.use(metric.rule)}({target}, out[s]{margs}){scale}")
+            if training:
+                last = self.blocks[-1]
+                n_args = len(model.loss.fused_args(self.dtype, 1, 1) if last.fused
+                             else model.loss.grad_args(self.dtype, 1, 1))
+                call = ", ".join(f"ga[{k}]" for k in range(n_args))
+                rule = fused if last.fused else grad
+                body(f"target[s, :] = {body.use(rule)}(t, out[s], {call})")
+        roles = {"y": "y", "start": "start", "out": f"H{L}", "hits": "hits"}
+        if training:
+            roles.update({"order": "order", "batch_size": "batch_size", "gfull": "gfull", "glast": "glast"})
+            last = self.blocks[-1]
+            roles["target"] = (f"DZ{L - 1}" if last.fused and isinstance(last.layer, Dense)
+                               else f"D{L - 1}" if last.fused else f"D{L}")
+        roles.update({a: a for a in self.loss_args})
+        roles.update({a: a for args in self.metric_args for a in args})
+        self.call(glue, body, roles, result="rows_loss")
+
+
+class OptimizerCode:
+    """The optimizer's part of the step: scalars, penalties, clipping, weight decay and the update rule."""
+
+    def __init__(self, composer):
+        self.c = composer
+        opt = composer.model.optimizer
+        self.opt = opt
+        self.clip = ("norm" if opt.clipnorm else "global" if opt.global_clipnorm else
+                     "value" if opt.clipvalue else None)
+        # one sample per batch: each Dense entry's gradient and update in one pass
+        self.fuse = composer.single and self.clip in (None, "value")
+
+    def declare(self):
+        c, opt, flat = self.c, self.opt, self.c.model.flat
+        c.arg("P", flat.params)
+        c.arg("G", flat.grads)
+        self.slots = []
+        for k, name in enumerate(opt.rule_slots):
+            array = opt.slot(name)
+            self.slots.append(c.arg(f"S{k}", array if array is not None else np.zeros(flat.params.size, c.dtype)))
+        c.arg("state", opt.step_state)
+        c.arg("consts", np.array(opt.constants(), dtype=np.float64))
+        c.arg("segments", np.array(flat.segments, dtype=np.int64).reshape(-1, 2))
+        c.arg("wdecay", float(opt.weight_decay or 0.0))
+        c.arg("climit", float(opt.clipnorm or opt.global_clipnorm or opt.clipvalue or 0.0))
+        self.n_scalars = len(opt.scalars(0.001, 1, opt.step_state.copy(), *opt.constants()))
+        for k in range(self.n_scalars):
+            c.arg(f"q{k}", c.dtype.type(0))  # placeholders: the glue sets them every step
+        c.arg("wd", c.dtype.type(0))
+        c.arg("cl", c.dtype.type(0))
+        self.offsets = dict(zip(flat.names, flat.segments))
+        dense = set()
+        for layer in c.model.layers:
+            if isinstance(layer, Dense) and layer.trainable:
+                dense.update(self.offsets[f"{layer.name}/{p}"] for p in layer.params)
+        rest = [seg for seg in flat.segments if seg not in dense]
+        c.arg("rest", np.array(rest, dtype=np.int64).reshape(-1, 2))
+        # the weight penalties: (layer, parameter) -> index
+        self.penalties = {}
+        for layer in c.model.layers:
+            for pname, reg in layer.regularizers.items():
+                k = len(self.penalties)
+                c.arg(f"pen{k}", np.array(self.offsets[f"{layer.name}/{pname}"], dtype=np.int64))
+                c.arg(f"pv{k}", np.array(reg.value_args(c.dtype)))
+                c.arg(f"pg{k}", np.array(reg.grad_args(c.dtype)))
+                self.penalties[(layer.name, pname)] = k
+
+    def roles_of(self, block):
+        """What a Dense block's fused update needs."""
+        layer = block.layer
+        roles = {"P": "P", "G": "G", "wd": "wd", "cl": "cl", **{s: s for s in self.slots},
+                 **{f"q{k}": f"q{k}" for k in range(self.n_scalars)}}
+        for p in ("kernel", "bias"):
+            roles[f"off_{p}"] = self.c.arg(f"off_{p}{block.i}", self.offsets.get(f"{layer.name}/{p}", (0, 0))[0])
+            k = self.penalties.get((layer.name, p))
+            if k is not None:
+                roles[f"pg_{p}"] = f"pg{k}"
+        return roles
+
+    def penalty_values(self, glue):
+        value = glue.use(penalty_value)
+        return [f"{value}(P[pen{k}[0]:pen{k}[1]], pv{k}[0], pv{k}[1])" for k in range(len(self.penalties))]
+
+    def step_scalars(self, glue):
+        consts = "".join(f", consts[{k}]" for k in range(len(self.opt.constants())))
+        glue("lr = lrs[step] if lrs.size > 1 else lrs[0]")
+        glue(f"sc = {glue.use(self.opt.scalars)}(lr, t0 + step + 1, state{consts})")
+        for k in range(self.n_scalars):
+            glue(f"q{k} = CAST(sc[{k}])")
+        glue("wd = CAST(wdecay * lr)")
+        glue("cl = CAST(climit)")
+
+    def element(self, src, index, grad, penalty=None):
+        """Update entry ``index`` of the flat buffers with gradient expression ``grad``."""
+        src(f"g = {grad}")
+        if penalty is not None:
+            src(f"g = g + {src.use(penalty_grad)}(P[{index}], {penalty}[0], {penalty}[1])")
+        if self.clip == "value":
+            src(f"g = {src.use(clip_value_rule)}(g, cl)")
+        src(f"w = P[{index}]")
+        if self.opt.weight_decay:
+            src(f"w = {src.use(weight_decay_rule)}(w, wd)")
+        slots_in = "".join(f", {s}[{index}]" for s in self.slots)
+        qs = "".join(f", q{k}" for k in range(self.n_scalars))
+        news = "".join(f", n{k}" for k in range(len(self.slots)))
+        src(f"st{news} = {src.use(self.opt.rule)}(g{slots_in}{qs})")
+        src(f"P[{index}] = w - st")
+        for k, s in enumerate(self.slots):
+            src(f"{s}[{index}] = n{k}")
+
+    def dense_gradients(self, src, block):
+        """A Dense layer's kernel and bias gradients (or, for one sample without norm clipping, their updates)."""
+        use_bias = block.layer.use_bias
+        if self.fuse:
+            src("for k in range(W.shape[0]):")
+            with src.block():
+                src("xk = H_in[0, k]")
+                src("base = off_kernel + k * W.shape[1]")
+                src("for j in range(W.shape[1]):")
+                with src.block():
+                    self.element(src, "base + j", "xk * DZ[0, j]", "pg_kernel" if "pg_kernel" in block.roles else None)
+            if use_bias:
+                src("for j in range(W.shape[1]):")
+                with src.block():
+                    self.element(src, "off_bias + j", "DZ[0, j]", "pg_bias" if "pg_bias" in block.roles else None)
+            return
+        if self.c.single:
+            src("for k in range(W.shape[0]):")
+            with src.block():
+                src("for j in range(W.shape[1]):")
+                with src.block():
+                    src("GW[k, j] = H_in[0, k] * DZ[0, j]")
+        else:
+            src("np.dot(H_in[:B].T, DZ[:B], GW)")
+        src("for j in range(W.shape[1]):")
+        with src.block():
+            src("acc = DZ[0, j]")
+            src("for s in range(1, B):")
+            with src.block():
+                src("acc += DZ[s, j]")
+            src("Gb[j] = acc")
+
+    def update(self, glue):
+        """After the backward pass: penalties, clipping and the update of every entry not updated yet."""
+        body = source.Source()
+        roles = {"P": "P", "G": "G", "wd": "wd", "cl": "cl", "segments": "segments", "rest": "rest",
+                 **{s: s for s in self.slots}, **{f"q{k}": f"q{k}" for k in range(self.n_scalars)}}
+        if self.fuse:
+            body("for z in range(rest.shape[0]):")
+            with body.block():
+                body("for e in range(rest[z, 0], rest[z, 1]):")
+                with body.block():
+                    self.element(body, "e", "G[e]")
+        else:
+            for k in range(len(self.penalties)):
+                roles.update({f"pen{k}": f"pen{k}", f"pg{k}": f"pg{k}"})
+                body(f"for e in range(pen{k}[0], pen{k}[1]):")
+                with body.block():
+                    body(f"G[e] += {body.use(penalty_grad)}(P[e], pg{k}[0], pg{k}[1])")
+            if self.clip == "norm":
+                body(f"{body.use(clip_by_norm)}(G, segments, cl)")
+            elif self.clip == "global":
+                body(f"{body.use(clip_by_global_norm)}(G, cl)")
+            body("for e in range(P.size):")
+            with body.block():
+                self.element(body, "e", "G[e]")
+        self.c.call(glue, body, roles)
+
+
+def servable(model):
+    """The reason the composer cannot serve ``model``, or None."""
+    for layer in model.layers:
+        if type(layer) not in BLOCKS:
+            return f"layer {layer.name} ({type(layer).__name__}) has no compiled block"
+        act = getattr(layer, "output_activation", None)
+        if act is not None and act.rowwise and getattr(act, "axis", -1) != -1:
+            return f"layer {layer.name}: softmax over an axis other than the last"
+        for reg in layer.regularizers.values():
+            if not hasattr(reg, "grad_args"):
+                return f"layer {layer.name}: regularizer {reg!r} has no rules"
+            if not layer.trainable:
+                return f"layer {layer.name} is frozen (trainable=False) and has a weight regularizer"
+    if len(model.input_shape) != 2 and type(model.layers[0]).__name__ != "Flatten":
+        return "inputs with more than one axis need a leading Flatten layer"
+    for layer in model.layers:
+        if len(layer.output_shape) != 1:
+            return f"layer {layer.name} outputs more than one axis per sample"
+    return None

@@ -1,0 +1,110 @@
+"""The compiled path's runner: one generated module per model, driven chunk by chunk.
+
+``run(x, y, order, callbacks)`` has the interface of the reference path's ``ReferenceEpoch``: the same
+batches in the same order, progress between chunks by the same rule, the same numbers up to float
+round-off.  ``evaluate`` and ``predict`` run the compiled forward pass in inference mode.  Everything
+works on the model's own arrays (its flat parameter and gradient buffers, the optimizer's slots, the
+layers' buffers and generators), so callbacks between chunks see and may change the live weights.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..losses import SparseCategoricalCrossentropy
+from . import jit
+from .compose import Composer
+
+
+class CompiledModel:
+    """The compiled functions of ``model`` for batches of ``batch_size``."""
+
+    def __init__(self, model, batch_size):
+        self.model, self.batch_size = model, int(batch_size)
+        self.composer = Composer(model, batch_size)
+        self.module = self.composer.module()
+        self.dtype = model.flat.params.dtype
+
+    # -- data ----------------------------------------------------------------------------------
+    def _data(self, x, y):
+        x = x.reshape(len(x), -1)  # the rows the leading Flatten would give (a view for contiguous data)
+        if y is not None and isinstance(self.model.loss, SparseCategoricalCrossentropy):
+            y = np.asarray(y).reshape(len(y)).astype(np.intp, copy=False)
+        return x, (np.zeros((len(x), 1), self.dtype) if y is None else y)
+
+    def _loss_args(self, n):
+        """The loss's gradient arguments for a full batch and for the epoch's last one."""
+        loss, classes = self.model.loss, self.composer.widths[-1]
+        args = loss.fused_args if self.model.fused_output else loss.grad_args
+        values = self.composer.args
+        for name, count in (("gfull", self.batch_size), ("glast", n % self.batch_size or self.batch_size)):
+            a = args(self.dtype, count, classes)
+            values[name][:len(a)] = a
+
+    def _call(self, fn, what, *args):
+        full = (*args, *self.composer.values())
+        jit.prepare(fn, full, what)
+        return fn(*full)
+
+    # -- training --------------------------------------------------------------------------------
+    def _boundaries(self, n, every, progress_steps):
+        """Sample offsets where the epoch's chunks end: every ``every`` steps and, with ``progress_steps``,
+        wherever the optimizer's step count reaches a multiple of it."""
+        if every is None:
+            return [n]
+        bs, steps = self.batch_size, -(-n // self.batch_size)
+        ends = set(range(every, steps, every))
+        if progress_steps:
+            first = (-self.model.optimizer.iterations) % progress_steps or progress_steps
+            ends.update(range(first, steps + 1, progress_steps))
+        return sorted(min(e * bs, n) for e in ends if 0 < e <= steps) + ([n] if steps not in ends else [])
+
+    def run(self, x, y, order, callbacks):
+        """Train one epoch on the samples in ``order``; return its logs.  Progress (``callbacks.on_progress``)
+        follows the rule of ``callbacks.progress_every`` and ``callbacks.progress_steps``, as on the
+        reference path: the epoch runs in chunks that end where progress is due."""
+        opt, n = self.model.optimizer, len(order)
+        x, y = self._data(x, y)
+        self._loss_args(n)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        every, progress_steps = callbacks.progress_every(self.batch_size), callbacks.progress_steps
+        ends = self._boundaries(n, every, progress_steps)
+        hits = np.zeros(max(1, len(self.model.compiled_metrics)))
+        loss_sum = 0.0
+        for start, stop in zip([0, *ends[:-1]], ends):
+            part = order[start:stop]
+            steps = -(-len(part) // self.batch_size)
+            sched = opt.schedule
+            lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64)
+                   if sched is not None else np.array([opt.learning_rate], dtype=np.float64))
+            value, done = self._call(self.module.train, "the training step for this model",
+                                     x, y, part, self.batch_size, lrs, opt.iterations, hits)
+            opt.iterations += int(done)
+            loss_sum += value
+            if every is not None and (stop < n or (progress_steps and opt.iterations % progress_steps == 0)):
+                callbacks.on_progress(stop, self._logs(loss_sum, hits, stop))
+            if self.model.stop_training:
+                break
+        return self._logs(loss_sum, hits, n)
+
+    def _logs(self, loss_sum, hits, seen):
+        logs = {"loss": float(loss_sum) / seen}
+        for m, metric in enumerate(self.model.compiled_metrics):
+            logs[metric.name] = float(hits[m]) / seen
+        return logs
+
+    # -- inference -------------------------------------------------------------------------------
+    def evaluate(self, x, y) -> dict:
+        x, y = self._data(x, y)
+        hits = np.zeros(max(1, len(self.model.compiled_metrics)))
+        out = np.zeros((1, 1), self.dtype)
+        loss_sum = self._call(self.module.evaluate, "the evaluation step for this model", x, y, 0, len(x),
+                              self.batch_size, hits, out)
+        return self._logs(loss_sum, hits, len(x))
+
+    def predict(self, x) -> np.ndarray:
+        x, y = self._data(x, None)
+        out = np.empty((len(x), self.composer.widths[-1]), self.dtype)
+        hits = np.zeros(1)
+        self._call(self.module.predict, "the prediction step for this model", x, y, 0, len(x), self.batch_size,
+                   hits, out)
+        return out.reshape(len(x), *self.model.layers[-1].output_shape)
