@@ -292,6 +292,7 @@ def run_child(who, conf_number, threads, args, cutoff=None) -> dict | None:
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.setdefault("KERAS_BACKEND", "torch")
     env.pop("TWEAKNET_REFERENCE_ONLY", None)
+    env["TWEAKNET_COMPILE_MIN_SAMPLES"] = "0"  # epochs are timed on slices: compile them as a full epoch would be
     if who == "tweaknet_ref":
         env["TWEAKNET_REFERENCE_ONLY"] = "1"
     cold = None

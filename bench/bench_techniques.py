@@ -211,6 +211,8 @@ def run_child(key, args, pythonpath=None) -> Result | None:
     for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TWEAKNET_REFERENCE_ONLY"):
         env.pop(k, None)
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # epochs are timed on slices: compile them whatever their size, as a full epoch would be
+    env["TWEAKNET_COMPILE_MIN_SAMPLES"] = "0"
     if pythonpath:
         env["PYTHONPATH"] = pythonpath + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     cold = None

@@ -104,9 +104,22 @@ class Dense(Block):
         self.role("Z", c.scratch(n))
         self.role("DZ", c.scratch(n))
         self.act_args = self.activation_roles(layer.activation)
+        # one sample per batch with the fused update: the kernel is trained transposed, (units, inputs), so
+        # that every long loop runs over contiguous inputs (copied in and out around each chunk by the runner)
+        self.transposed = c.single and c.optimizer.fuse and layer.trainable
+        if self.transposed:
+            self.role("WT", c.transposed(layer.params["kernel"]))
 
     def forward(self, src, training):
-        if self.c.single:
+        if self.transposed and training:
+            src("for j in range(WT.shape[0]):")
+            with src.block():
+                src("acc = b[j]")
+                src("for k in range(WT.shape[1]):")
+                with src.block():
+                    src("acc += WT[j, k] * H_in[0, k]")
+                src("Z[0, j] = acc")
+        elif self.c.single:
             src("for j in range(W.shape[1]):")
             with src.block():
                 src("Z[0, j] = b[j]")
@@ -128,7 +141,17 @@ class Dense(Block):
     def backward(self, src, need_input_grad):
         if not self.fused:  # the gradient at z: through the activation's own grad rule
             activation_backward(src, self.layer.activation, "Z", "H_out", "D_out", "DZ", self.act_args)
-        if need_input_grad and self.c.single:
+        if need_input_grad and self.transposed:
+            src("for k in range(WT.shape[1]):")
+            with src.block():
+                src("D_in[0, k] = ZERO")
+            src("for j in range(WT.shape[0]):")
+            with src.block():
+                src("dj = DZ[0, j]")
+                src("for k in range(WT.shape[1]):")
+                with src.block():
+                    src("D_in[0, k] += dj * WT[j, k]")
+        elif need_input_grad and self.c.single:
             src("for k in range(W.shape[0]):")
             with src.block():
                 src("acc = ZERO")

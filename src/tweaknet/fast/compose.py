@@ -35,6 +35,7 @@ class Composer:
         self.single = self.batch_size == 1
         self.dtype = model.flat.params.dtype
         self.args: dict = {}  # glue name -> value, or a callable giving the value at each run
+        self.copies: list = []  # (array, transposed working copy)
         self.widths = [int(np.prod(model.input_shape[1:]))] + [int(np.prod(la.output_shape)) for la in model.layers]
         self.optimizer = OptimizerCode(self)
         self.blocks = [BLOCKS[type(layer)](layer, i, self) for i, layer in enumerate(model.layers)]
@@ -54,6 +55,12 @@ class Composer:
                             for m, metric in enumerate(model.compiled_metrics)]
         self.arg("gfull", np.zeros(4, self.dtype))
         self.arg("glast", np.zeros(4, self.dtype))
+
+    def transposed(self, array):
+        """A working copy of 2-D ``array``, transposed; the runner copies it in before each chunk and back after."""
+        t = np.ascontiguousarray(array.T)
+        self.copies.append((array, t))
+        return t
 
     def arg(self, name, value) -> str:
         self.args[name] = value
@@ -81,7 +88,7 @@ class Composer:
         params = ["B", *roles]
         src = self.new_source()
         src("")
-        src("@njit(**JIT)")
+        src('@njit(inline="always")  # inlined into the glue: no call overhead per batch')
         src(f"def piece({', '.join(params)}):")
         src.imports.update(body.imports)
         src.lines += ["    " + line if line else "" for line in body.lines]
@@ -259,20 +266,36 @@ class OptimizerCode:
                 self.penalties[(layer.name, pname)] = k
 
     def roles_of(self, block):
-        """What a Dense block's fused update needs."""
-        layer = block.layer
-        roles = {"P": "P", "G": "G", "wd": "wd", "cl": "cl", **{s: s for s in self.slots},
-                 **{f"q{k}": f"q{k}" for k in range(self.n_scalars)}}
+        """What a Dense block's fused update needs: the kernel's and bias's views into each slot array (so that
+        its loops index with plain loop counters, which LLVM vectorizes), the scalars and the penalties."""
+        layer, c = block.layer, self.c
+        roles = {"wd": "wd", "cl": "cl", **{f"q{k}": f"q{k}" for k in range(self.n_scalars)}}
         for p in ("kernel", "bias"):
-            roles[f"off_{p}"] = self.c.arg(f"off_{p}{block.i}", self.offsets.get(f"{layer.name}/{p}", (0, 0))[0])
+            seg = self.offsets.get(f"{layer.name}/{p}")
+            shape = layer.params[p].shape if p in layer.params else (layer.units,)
+            for k, name in enumerate(self.slots):
+                flat = c.args[name]
+                view = flat[seg[0]:seg[1]].reshape(shape) if seg else np.zeros(shape, c.dtype)
+                if p == "kernel" and block.transposed:
+                    view = c.transposed(view)
+                roles[f"{name}{p[0]}"] = c.arg(f"{name}{p[0]}{block.i}", view)
             k = self.penalties.get((layer.name, p))
             if k is not None:
                 roles[f"pg_{p}"] = f"pg{k}"
         return roles
 
     def penalty_values(self, glue):
+        """The penalties' values, from the live weights: a kernel trained transposed is read from its working
+        copy (the flat buffer has it only after the chunk)."""
         value = glue.use(penalty_value)
-        return [f"{value}(P[pen{k}[0]:pen{k}[1]], pv{k}[0], pv{k}[1])" for k in range(len(self.penalties))]
+        blocks = {b.layer.name: b for b in self.c.blocks}
+        out = []
+        for (name, pname), k in self.penalties.items():
+            block = blocks[name]
+            weights = (block.roles["WT"] if pname == "kernel" and getattr(block, "transposed", False)
+                       else f"P[pen{k}[0]:pen{k}[1]]")
+            out.append(f"{value}({weights}, pv{k}[0], pv{k}[1])")
+        return out
 
     def step_scalars(self, glue):
         consts = "".join(f", consts[{k}]" for k in range(len(self.opt.constants())))
@@ -283,39 +306,41 @@ class OptimizerCode:
         glue("wd = CAST(wdecay * lr)")
         glue("cl = CAST(climit)")
 
-    def element(self, src, index, grad, penalty=None):
-        """Update entry ``index`` of the flat buffers with gradient expression ``grad``."""
+    def element(self, src, index, grad, penalty=None, params="P", slots=None):
+        """Update entry ``params[index]`` (and the same entry of each slot array) with gradient ``grad``."""
+        slots = slots or self.slots
         src(f"g = {grad}")
         if penalty is not None:
-            src(f"g = g + {src.use(penalty_grad)}(P[{index}], {penalty}[0], {penalty}[1])")
+            src(f"g = g + {src.use(penalty_grad)}({params}[{index}], {penalty}[0], {penalty}[1])")
         if self.clip == "value":
             src(f"g = {src.use(clip_value_rule)}(g, cl)")
-        src(f"w = P[{index}]")
+        src(f"w = {params}[{index}]")
         if self.opt.weight_decay:
             src(f"w = {src.use(weight_decay_rule)}(w, wd)")
-        slots_in = "".join(f", {s}[{index}]" for s in self.slots)
+        slots_in = "".join(f", {s}[{index}]" for s in slots)
         qs = "".join(f", q{k}" for k in range(self.n_scalars))
-        news = "".join(f", n{k}" for k in range(len(self.slots)))
+        news = "".join(f", n{k}" for k in range(len(slots)))
         src(f"st{news} = {src.use(self.opt.rule)}(g{slots_in}{qs})")
-        src(f"P[{index}] = w - st")
-        for k, s in enumerate(self.slots):
+        src(f"{params}[{index}] = w - st")
+        for k, s in enumerate(slots):
             src(f"{s}[{index}] = n{k}")
 
     def dense_gradients(self, src, block):
         """A Dense layer's kernel and bias gradients (or, for one sample without norm clipping, their updates)."""
         use_bias = block.layer.use_bias
         if self.fuse:
-            src("for k in range(W.shape[0]):")
+            src("for j in range(WT.shape[0]):")
             with src.block():
-                src("xk = H_in[0, k]")
-                src("base = off_kernel + k * W.shape[1]")
-                src("for j in range(W.shape[1]):")
+                src("dj = DZ[0, j]")
+                src("for k in range(WT.shape[1]):")
                 with src.block():
-                    self.element(src, "base + j", "xk * DZ[0, j]", "pg_kernel" if "pg_kernel" in block.roles else None)
+                    self.element(src, "j, k", "H_in[0, k] * dj", "pg_kernel" if "pg_kernel" in block.roles else None,
+                                 "WT", [f"{s}k" for s in self.slots])
             if use_bias:
                 src("for j in range(W.shape[1]):")
                 with src.block():
-                    self.element(src, "off_bias + j", "DZ[0, j]", "pg_bias" if "pg_bias" in block.roles else None)
+                    self.element(src, "j", "DZ[0, j]", "pg_bias" if "pg_bias" in block.roles else None,
+                                 "b", [f"{s}b" for s in self.slots])
             return
         if self.c.single:
             src("for k in range(W.shape[0]):")

@@ -76,8 +76,14 @@ class CompiledModel:
             sched = opt.schedule
             lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64)
                    if sched is not None else np.array([opt.learning_rate], dtype=np.float64))
-            value, done = self._call(self.module.train, "the training step for this model",
-                                     x, y, part, self.batch_size, lrs, opt.iterations, hits)
+            for array, working in self.composer.copies:  # kernels trained transposed: in
+                working[...] = array.T
+            try:
+                value, done = self._call(self.module.train, "the training step for this model",
+                                         x, y, part, self.batch_size, lrs, opt.iterations, hits)
+            finally:
+                for array, working in self.composer.copies:  # and back: callbacks see the live weights
+                    array[...] = working.T
             opt.iterations += int(done)
             loss_sum += value
             if every is not None and (stop < n or (progress_steps and opt.iterations % progress_steps == 0)):
