@@ -206,7 +206,12 @@ class Composer:
                              else model.loss.grad_args(self.dtype, 1, 1))
                 call = ", ".join(f"ga[{k}]" for k in range(n_args))
                 rule = fused if last.fused else grad
-                body(f"target[s, :] = {body.use(rule)}(t, out[s], {call})")
+                if getattr(model.loss, "elementwise_grad", False):  # no row reduction: per element, no temporaries
+                    body("for j in range(C):")
+                    with body.block():
+                        body(f"target[s, j] = {body.use(rule)}(t[j], out[s, j], {call})")
+                else:
+                    body(f"target[s, :] = {body.use(rule)}(t, out[s], {call})")
         roles = {"y": "y", "start": "start", "out": f"H{L}", "hits": "hits"}
         if training:
             roles.update({"order": "order", "batch_size": "batch_size", "gfull": "gfull", "glast": "glast"})
@@ -235,6 +240,8 @@ class OptimizerCode:
         c.arg("P", flat.params)
         c.arg("G", flat.grads)
         self.slots = []
+        #: the slots this optimizer keeps (a slot it does not keep is passed to the rule as 0, and not stored)
+        self.kept = [opt.slot(name) is not None for name in opt.rule_slots]
         for k, name in enumerate(opt.rule_slots):
             array = opt.slot(name)
             self.slots.append(c.arg(f"S{k}", array if array is not None else np.zeros(flat.params.size, c.dtype)))
@@ -276,7 +283,7 @@ class OptimizerCode:
             for k, name in enumerate(self.slots):
                 flat = c.args[name]
                 view = flat[seg[0]:seg[1]].reshape(shape) if seg else np.zeros(shape, c.dtype)
-                if p == "kernel" and block.transposed:
+                if p == "kernel" and block.transposed and self.kept[k]:
                     view = c.transposed(view)
                 roles[f"{name}{p[0]}"] = c.arg(f"{name}{p[0]}{block.i}", view)
             k = self.penalties.get((layer.name, p))
@@ -317,13 +324,14 @@ class OptimizerCode:
         src(f"w = {params}[{index}]")
         if self.opt.weight_decay:
             src(f"w = {src.use(weight_decay_rule)}(w, wd)")
-        slots_in = "".join(f", {s}[{index}]" for s in slots)
+        slots_in = "".join(f", {s}[{index}]" if kept else ", ZERO" for s, kept in zip(slots, self.kept))
         qs = "".join(f", q{k}" for k in range(self.n_scalars))
         news = "".join(f", n{k}" for k in range(len(slots)))
         src(f"st{news} = {src.use(self.opt.rule)}(g{slots_in}{qs})")
         src(f"{params}[{index}] = w - st")
-        for k, s in enumerate(slots):
-            src(f"{s}[{index}] = n{k}")
+        for k, (s, kept) in enumerate(zip(slots, self.kept)):
+            if kept:
+                src(f"{s}[{index}] = n{k}")
 
     def dense_gradients(self, src, block):
         """A Dense layer's kernel and bias gradients (or, for one sample without norm clipping, their updates)."""

@@ -97,6 +97,9 @@ class Loss:
 
     #: True when the targets are integer class labels (sparse losses), not arrays shaped like the output.
     integer_targets = False
+    #: True when ``grad`` and ``fused`` are elementwise (no reduction over the row): the compiled path then
+    #: calls them per element.
+    elementwise_grad = False
 
     def get_config(self):
         return {"from_logits": self.from_logits, "name": self.name}

@@ -93,6 +93,7 @@ class BinaryCrossentropy(Loss):
     """
 
     fuses_with = Sigmoid
+    elementwise_grad = True
 
     def rules(self):
         if self.from_logits:

@@ -27,6 +27,8 @@ class MeanSquaredError(Loss):
     the book's, divided by the number of outputs.  ``from_logits`` is accepted and ignored.
     """
 
+    elementwise_grad = True
+
     def rules(self):
         return mse_value, mse_grad, None
 
