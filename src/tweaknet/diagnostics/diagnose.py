@@ -36,7 +36,8 @@ def diagnose(model, x, y, epochs=1, batch_size=None, validation_data=None, valid
     else (with ``try_fixes``) the last 20%.  ``jobs``: worker processes for the candidates (default: one
     per core; 1 trains them in this process).
 
-    ``probe_size``: samples of the probe batch; ``shuffle``, ``verbose``, ``callbacks``: as in ``fit``.
+    ``probe_size``: samples of the probe batch; ``shuffle``, ``verbose``, ``callbacks``: as in ``fit`` (the
+    callbacks serve this model's training only, not the candidates').
     """
     if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
         raise RuntimeError("Call model.compile(optimizer=..., loss=...) before diagnosing the model.")
@@ -49,7 +50,8 @@ def diagnose(model, x, y, epochs=1, batch_size=None, validation_data=None, valid
     fit = dict(batch_size=batch_size, epochs=epochs, shuffle=shuffle, verbose=verbose,
                callbacks=[probe, *(callbacks or [])])
     if not try_fixes:
-        model.fit(x, y, validation_data=val, **fit)
+        with np.errstate(all="ignore"):  # a diverging network is diagnosed (divergence), not warned about
+            model.fit(x, y, validation_data=val, **fit)
         return probe.report
 
     if not model.built:
@@ -66,7 +68,8 @@ def diagnose(model, x, y, epochs=1, batch_size=None, validation_data=None, valid
     warm_up = Job("warm-up", "", "", blueprint, state, batch_size, epochs, shuffle, classify)
     with Pool(data, jobs or cores(), warm_up) as pool:
         probe.on_start = lambda early: pool.speculate(jobs_for(early.problems))
-        model.fit(data.x, data.y, **fit)
+        with np.errstate(all="ignore"):
+            model.fit(data.x, data.y, **fit)
         report = probe.report
         tried = jobs_for(report.problems)
         results = pool.run(tried)
