@@ -16,9 +16,14 @@ from .registry import register
 from .validation import check_number
 
 
+def penalty_terms(w, l1, l2):
+    """Each weight's share of the penalty, elementwise: ``l1 |w| + l2 w^2``."""
+    return l1 * np.abs(w) + l2 * (w * w)
+
+
 def penalty_value(w, l1, l2):
-    """``l1 * sum|w| + l2 * sum w^2`` (the penalty added to the loss)."""
-    return l1 * np.sum(np.abs(w)) + l2 * np.sum(np.square(w))
+    """``sum(l1 |w| + l2 w^2)`` (the penalty added to the loss)."""
+    return np.sum(penalty_terms(w, l1, l2))
 
 
 def penalty_grad(w, l1, two_l2):
