@@ -108,3 +108,17 @@ def test_epochs_per_task_sends_several_epochs_at_once_with_the_same_numbers(tmp_
     # jobs of 3 epochs: epochs 1-3 and 4-5 of a trial were committed together
     stamps = [[e["finished_at"] for e in t.epochs] for t in three.trials]
     assert all(s[0] == s[1] == s[2] and s[3] == s[4] and s[2] != s[3] for s in stamps)
+
+
+def test_local_loader_code_is_shipped_installed_code_is_not(tmp_path, monkeypatch):
+    """What Ray ships with the job (py_modules): a loader module that is a file or folder of the user's, not
+    tweaknet's own data sets, nor a module installed in site-packages (numpy here)."""
+    from tweaknet.lab.cluster import shipped_modules
+    (tmp_path / "mydata.py").write_text("def load():\n    pass\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "sub.py").write_text("def load():\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    trials = [{"data": {"dataset": d}} for d in ("mnist", "synthetic", "mydata:load", "pkg.sub:load",
+                                                  "numpy.random:default_rng", "mydata:load")]
+    assert shipped_modules(trials) == [str(tmp_path / "mydata.py"), str(tmp_path / "pkg")]

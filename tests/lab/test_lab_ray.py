@@ -206,3 +206,26 @@ def test_a_search_on_ray_asks_and_trains_what_it_does_locally(cluster, tmp_path)
     assert seen(there) == seen(here) and len(seen(here)) == 6
     nodes = {e["node"] for t in there.studies[0].trials for e in t.epochs}
     assert nodes and nodes <= {head, worker.node_id}
+
+
+def test_a_loader_beside_the_experiment_works_on_the_nodes(cluster, tmp_path):
+    """The loader's module is a file in the driver's folder.  It is shipped with the job (test_lab_backends.py checks
+    what is shipped); on one machine Ray would also find it through the driver's import path, so this checks the
+    run, not the shipping."""
+    c, head, worker = cluster
+    (tmp_path / "mydata.py").write_text(
+        "import numpy as np\n"
+        "def load():\n"
+        "    rng = np.random.default_rng(5)\n"
+        "    x = rng.integers(0, 256, (400, 28, 28)).astype(np.uint8)\n"
+        "    y = (np.arange(400) % 10).astype(np.uint8)\n"
+        "    return (x[:300], y[:300]), (x[300:], y[300:])\n")
+    exp = tmp_path / "mine.toml"
+    exp.write_text(EXPERIMENT.replace('dataset = "synthetic"\ntrain_samples = 1500\ntest_samples = 300',
+                                      'dataset = "mydata:load"').replace("units = 256", "units = 16"))
+    done = subprocess.run(tweaknet("run", exp, "--out", tmp_path / "out", "--ray", c.address, "--progress", "none"),
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    db = tmp_path / "out" / "runs.sqlite"
+    assert rows(db, "SELECT COUNT(*), COUNT(DISTINCT trial_id) FROM epochs") == [(TRIALS * EPOCHS, TRIALS)]
+    assert {n for (n,) in rows(db, "SELECT DISTINCT node FROM epochs")} <= {head, worker.node_id}

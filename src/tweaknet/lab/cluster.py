@@ -72,6 +72,20 @@ def preflight(address=None):
     return ray
 
 
+def connection_failure(address, exc) -> str:
+    """What to do when ``ray.init`` could not connect: clusters started by ``ray start --head`` (recent Ray
+    versions) require a token unless started with ``RAY_AUTH_MODE=disabled``."""
+    chain, e = [], exc
+    while e is not None:
+        chain.append(f"{type(e).__name__}: {e}")
+        e = e.__cause__ or e.__context__
+    if any("AuthToken" in c or "AuthenticationError" in c for c in chain):
+        return (f"Ray address {address}: the cluster requires Ray's token authentication; run with "
+                f"RAY_AUTH_MODE=token and the cluster's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN), as for "
+                f"`ray start --address`")
+    return f"Ray address {address or '(a local instance)'}: {exc}"
+
+
 def lost_reason(exc) -> str:
     """A short line for a job lost with its node or worker: ``node 9cfd43f4 (192.0.2.2) died``."""
     node, ip = re.search(r"node ID: ([0-9a-f]{8})", str(exc)), re.search(r"Node IP: ([\w.:-]+)", str(exc))
@@ -88,19 +102,21 @@ class RayCluster:
     def __init__(self, address=None, jobs=None, trials=()):
         ray = preflight(address)
         self.ray, self.address, self.jobs, self.started = ray, address, jobs, False
-        if not ray.is_initialized():
-            try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.WARNING)
-            except ConnectionError as exc:
-                raise BackendError(f"Ray address {address}: {exc}") from None
-            self.started = True
-        env = {"env_vars": {v: os.environ.get(v, "1") for v in THREAD_VARS}}
         modules = shipped_modules(trials)
-        if modules:
-            env["py_modules"] = modules
-        self.task = ray.remote(train_epochs).options(num_cpus=1, max_retries=0, retry_exceptions=False,
-                                                     runtime_env=env)
+        if not ray.is_initialized():
+            try:  # local code can only be shipped for the whole job, when connecting
+                ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.WARNING, runtime_env={"py_modules": modules} if modules else None)
+            except ConnectionError as exc:
+                raise BackendError(connection_failure(address, exc)) from None
+            self.started = True
+        elif modules:
+            raise BackendError(f"the data loader code in {', '.join(modules)} is not installed on the nodes, and this "
+                               f"process connected to Ray itself: pass runtime_env={{'py_modules': {modules!r}}} to "
+                               f"ray.init, or install the module on every node")
+        self.task = ray.remote(train_epochs).options(
+            num_cpus=1, max_retries=0, retry_exceptions=False,
+            runtime_env={"env_vars": {v: os.environ.get(v, "1") for v in THREAD_VARS}})
         self.nodes, self.cpus, self.seen = 0, 0, 0.0
         self.refresh()
 

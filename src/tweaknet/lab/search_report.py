@@ -133,7 +133,7 @@ class SearchResults:
             if r.importances:
                 out.append("parameter importance: " + ", ".join(f"{p} {v:.2f}" for p, v in r.importances.items()))
             out.append("")
-        return "\n".join(out).rstrip() + "\n"
+        return "\n".join(out).rstrip()
 
     def write_all(self, out=None) -> dict:
         """Write ``NAME-search.csv`` and ``NAME-search.png`` into ``out`` (default: the search's folder); return
@@ -184,6 +184,7 @@ def metric_value(r: StudyResult, epoch: dict):
 
 
 def plot_study(axes, r: StudyResult) -> None:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
     label = "val error (%)" if r.metric == "val_accuracy" else "val loss"
     final = [(t, metric_value(r, t.epochs[-1])) for t in r.trials if t.epochs]
     final = [(t, v) for t, v in final if v is not None and math.isfinite(v)]
@@ -202,9 +203,18 @@ def plot_study(axes, r: StudyResult) -> None:
     for t in r.trials:
         pts = [(e["epoch"], metric_value(r, e)) for e in t.epochs if metric_value(r, e) is not None]
         if pts:
-            curves.plot(*zip(*pts), color="C0" if t.state == "complete" else "0.7", lw=1 if t.state == "complete"
-                        else 0.7, alpha=0.8)
+            done = t.state == "complete"
+            curves.plot(*zip(*pts), color="C0" if done else "0.6", lw=1 if done else 0.7, marker=".",
+                        markersize=3, alpha=0.8, zorder=3 if done else 2)
     curves.set(title="learning curves (pruned: grey)", xlabel="epoch", ylabel=label)
+    curves.xaxis.set_major_locator(MaxNLocator(integer=True))
+    values = [v for _, v in final]
+    if values and min(values) > 0 and max(values) / min(values) > 5:  # a few diverged trials: a log scale shows all
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        for ax in axes:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain)
     for ax, path in zip(axes[2:], r.paths):
         xs = [(t.values[path], v, t.state == "complete") for t, v in final]
         numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _, _ in xs)
@@ -219,6 +229,7 @@ def plot_study(axes, r: StudyResult) -> None:
             for x, v, ok in xs:
                 ax.scatter([names.index(fmt(x))], [v], color="C0" if ok else "0.6", marker="o" if ok else "x", s=18)
             ax.set_xticks(range(len(names)), names, rotation=30, fontsize="small")
+            ax.set_xlim(-0.5, len(names) - 0.5)
         ax.set(title=f"effect of {short_labels([path])[0]}", xlabel=path, ylabel=label)
     for ax in axes[2 + len(r.paths):]:
         ax.set_visible(False)
