@@ -27,7 +27,7 @@ _disabled = os.environ.get("TWEAKNET_REFERENCE_ONLY", "") not in ("", "0")
 #: this many samples.  ``fit`` counts samples times epochs.  The decision depends only on the model and the
 #: amount of data, never on what is cached, so the same call always takes the same path.  Set
 #: ``TWEAKNET_COMPILE_MIN_SAMPLES`` (or this attribute) to change it; 0 compiles everything it can.
-COMPILE_MIN_SAMPLES = int(os.environ.get("TWEAKNET_COMPILE_MIN_SAMPLES", "5000"))
+COMPILE_MIN_SAMPLES = int(os.environ.get("TWEAKNET_COMPILE_MIN_SAMPLES", "20000"))
 
 
 def available() -> bool:
