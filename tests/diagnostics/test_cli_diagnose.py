@@ -56,7 +56,7 @@ def test_cli_diagnoses_a_toml_experiment_with_a_readable_report(tmp_path):
     out = _cli(str(path), "--config", "healthy", "--epochs", "2", "--train-samples", "1000")
     assert out.returncode == 0, out.stderr
     head, verdict, *rest = out.stdout.strip().splitlines()
-    assert head == "tiny / healthy (seed 1): 2 epoch(s) of 1,000 training samples, batch size 32"
+    assert head == "tiny / healthy (seed 1): 2 epochs of 1,000 training samples, batch size 32"
     assert verdict.startswith("Learning after 2 epochs (64 steps): probe accuracy ")
     initial, final = (float(v) for v in verdict.split("loss ", 1)[1].split(" (")[0].split(" -> "))
     assert final < initial

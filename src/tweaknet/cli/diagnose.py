@@ -62,7 +62,8 @@ def command(args) -> int:
         print(report.to_json())  # strict JSON: a diverged (NaN) loss is written as null
     else:
         validated = f", fixes validated on {len(data.x_test):,} test samples" if args.try_fixes else ""
-        print(f"{trial['experiment']} / {trial['configuration']} (seed {trial['seed']}): {args.epochs} epoch(s) of "
+        epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
+        print(f"{trial['experiment']} / {trial['configuration']} (seed {trial['seed']}): {epochs} of "
               f"{len(data.x_train):,} training samples, batch size {batch_size}{validated}")
         print(report)
     return EXIT_OK

@@ -17,7 +17,7 @@ of training samples before training and after the last epoch, and for a classifi
 Verdict, with constants calibrated on the zoo (``zoo.py``; docs/diagnostics.md has the table):
 
 - ``"not learning"``: diverged, or ``progress < NOT_LEARNING`` (0.3).  The book's configuration 2 (SGD
-  at learning rate 10) ends its first MNIST epoch at 0.08-0.23 (seeds 1-3); the zoo's other broken
+  at learning rate 10) ends its first MNIST epoch at 0.08-0.21 (seeds 1-3); the zoo's other broken
   networks at 0.11 or less (at chance, diverged, or a regression worse than the mean target).
 - ``"learning slowly"``: ``progress < LEARNING_WELL`` (0.6): it learns, but is far from where a sound
   network of the zoo is after the same budget (the zoo's slow networks: 0.39-0.59).
