@@ -4,6 +4,11 @@
 - labels of lower rank than the output, or a single label column for a wider output: sparse categorical;
 - otherwise: categorical accuracy (``argmax y_hat == argmax y``, first index on ties).
 
+A prediction that holds a non-finite value (NaN or infinity: a diverged model) is counted as wrong,
+on both training paths.  Keras counts it by where NaN happens to fall (``argmax`` returns the first NaN,
+``NaN > 0.5`` is false): a diverged model that outputs NaN everywhere scores as if it always predicted
+class 0, 0.9 on data with 90% zeros.  tweaknet's accuracy of such a model is 0.
+
 Each metric returns the number of correct predictions in a batch; the training loop keeps running
 sums, so the epoch value is the mean over samples (Keras's running mean).  The counting rule of each
 is a module-level function that both training paths use (see ``Metric``).
@@ -12,22 +17,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops import last_argmax, last_sum
+from .ops import is_finite, last_all_finite, last_argmax, last_sum
 from .registry import get, lookup, register
 
 
 def categorical_hits(t, p):
-    """1 where the largest output is the labelled class (first index on ties), per row."""
-    return last_argmax(t) == last_argmax(p)
+    """1 where the largest output is the labelled class (first index on ties) and every output is finite, per row."""
+    return (last_argmax(t) == last_argmax(p)) & last_all_finite(p)
 
 
 def sparse_categorical_hits(labels, p):
-    return labels == last_argmax(p)
+    """1 where the largest output is the integer label and every output is finite, per row."""
+    return (labels == last_argmax(p)) & last_all_finite(p)
 
 
 def binary_hits(t, p, threshold):
-    """The number of outputs per row where ``p > threshold`` (as 0 or 1) equals the label as given."""
-    return last_sum((p > threshold) == t)
+    """The number of outputs per row where ``p > threshold`` (as 0 or 1) equals the label as given and
+    ``p`` is finite."""
+    return last_sum(((p > threshold) == t) & is_finite(p))
 
 
 class Metric:

@@ -8,7 +8,7 @@ of NumPy do not carry over to Numba and are provided here instead:
 - ``where(cond, a, b)``: ``np.where`` here; a plain ``a if cond else b`` in compiled code on scalars;
 - reductions that keep their axis or run over the last or first axis (Numba has no ``keepdims`` and
   no ``axis`` for ``max``/``mean``/``argmax``): ``last_sum``, ``last_mean``, ``last_max``,
-  ``last_argmax``, ``last_sum_kept``, ``last_max_kept``, ``first_sum``, ``first_mean`` and
+  ``last_argmax``, ``is_finite``, ``last_all_finite``, ``last_sum_kept``, ``last_max_kept``, ``first_sum``, ``first_mean`` and
   ``expand_last``.  The
   compiled path gives each a Numba implementation for the rows it passes (``fast/ops.py``).
 
@@ -41,6 +41,17 @@ def last_mean(a):
 def last_max(a):
     """Maximum over the last axis (one value per row)."""
     return np.max(a, axis=-1)
+
+
+def is_finite(a):
+    """True where a value is finite (``np.isfinite``; the compiled path tests the bits, which fast-math
+    optimizations cannot assume away)."""
+    return np.isfinite(a)
+
+
+def last_all_finite(a):
+    """True where every value of the row is finite (one value per row)."""
+    return np.all(np.isfinite(a), axis=-1)
 
 
 def last_argmax(a):

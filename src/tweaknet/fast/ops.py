@@ -67,6 +67,39 @@ def _last_argmax(a):
         return lambda a: np.argmax(a)
 
 
+def _exponent_bits(dtype):
+    """The unsigned type of a float's width and the mask of its exponent bits (all set: NaN or infinity).
+
+    Finiteness is tested on the bits: the generated code runs with fast-math flags, under which LLVM may
+    assume that no value is NaN or infinite and fold ``np.isfinite`` to True."""
+    if isinstance(dtype, types.Float):
+        if dtype.bitwidth == 32:
+            return np.uint32, np.uint32(0x7F800000)
+        return np.uint64, np.uint64(0x7FF0000000000000)
+    return None, None
+
+
+@overload(ops.is_finite, inline="always")
+def _is_finite(a):
+    if _is_array(a, 1):
+        bits, mask = _exponent_bits(a.dtype)
+        if bits is not None:
+            return lambda a: (np.ascontiguousarray(a).view(bits) & mask) != mask
+
+
+@overload(ops.last_all_finite, inline="always")
+def _last_all_finite(a):
+    if _is_array(a, 1):
+        bits, mask = _exponent_bits(a.dtype)
+        if bits is not None:
+            def impl(a):
+                for v in np.ascontiguousarray(a).view(bits):
+                    if v & mask == mask:
+                        return False
+                return True
+            return impl
+
+
 @overload(ops.last_sum_kept, inline="always")
 def _last_sum_kept(a):
     if _is_array(a, 1):

@@ -90,10 +90,23 @@ class BinaryCrossentropy(Loss):
     From logits z: ``max(z, 0) - z y + ln(1 + e^-|z|)``.  Fused with a sigmoid output:
     ``dL/dz = (y_hat - y) / (M C)``.  Keras clips probabilities to [eps, 1 - eps] and, like
     ``torch.nn.BCELoss``, bounds each log at -100.
+
+    Targets must lie in [0, 1] (hard labels or soft ones such as 0.1/0.9): ``fit`` and ``evaluate`` refuse
+    others with a ValueError.  Keras accepts a target of 3.0 and trains on a loss without a minimum
+    (its gradient never vanishes), which is a silent wrong number; PyTorch's ``BCELoss`` refuses too.
     """
 
     fuses_with = Sigmoid
     elementwise_grad = True
+
+    def check_targets(self, y_true, output_shape):
+        super().check_targets(y_true, output_shape)
+        if y_true.size and (y_true.min() < 0 or y_true.max() > 1):
+            bad = y_true[(y_true < 0) | (y_true > 1)]
+            raise ValueError(
+                f"binary_crossentropy needs targets in [0, 1] (the probability of the positive class), got "
+                f"{bad.size} value(s) outside, from {y_true.min():g} to {y_true.max():g} (first: {bad.flat[0]:g}). "
+                f"Rescale the labels to 0/1 (e.g. y = (y > 0)), or use another loss for other values.")
 
     def rules(self):
         if self.from_logits:

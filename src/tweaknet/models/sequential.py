@@ -26,21 +26,31 @@ class Sequential(Trainer):
     def __init__(self, layers=None, name=None):
         self.name = name or unique_name("sequential")
         self.layers: list[Layer] = []
+        self._layer_ids: set[int] = set()  # refuses a layer instance added twice, in O(1)
         self._input_shape = None
-        self.built = False
+        self._built = False
+        self._flat = None
         self.optimizer = self.loss = None
         self.compiled_metrics = []
         self._metric_ids = []
         self.stop_training = False
         self.history = None
-        self.flat = None
         self.fused_output = False
         for layer in layers or []:
             self.add(layer)
 
     # -- structure ------------------------------------------------------------------------------
     def add(self, layer) -> None:
-        """Append a layer (an ``Input(...)`` may come first to declare the input shape)."""
+        """Append a layer (an ``Input(...)`` may come first to declare the input shape).
+
+        As in Keras, a model whose input shape is known builds at once: the new layer gets its weights
+        here, from the previous layer's output shape.  The model's flat parameter buffer (and the
+        optimizer's slots) are repacked once, the next time they are needed, so ``add`` costs O(1) and
+        building a model of n layers O(n) (a file of 12,000 layers loads in linear time).
+
+        A layer instance may appear once per model: its weights are views into the model's single
+        parameter buffer, so a second use would not tie the weights, it would overwrite the first use's
+        gradient with the second's (Keras shares the weights; tweaknet refuses, with a ValueError)."""
         if isinstance(layer, InputLayer):
             if self.layers:
                 raise ValueError("Input(...) must come before the first layer of a Sequential model.")
@@ -48,12 +58,42 @@ class Sequential(Trainer):
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a tweaknet layer, got {layer!r} ({type(layer).__name__}).")
+        if id(layer) in self._layer_ids:
+            index = next(i for i, other in enumerate(self.layers) if other is layer)
+            raise ValueError(
+                f"Layer {layer.name!r} is already layer {index} of model {self.name!r}: a layer instance can be used "
+                f"once per model. Tied weights would fight over the model's single parameter buffer (only the last "
+                f"use's gradient would be applied). Create a second {type(layer).__name__}(...) instead "
+                f"(it has its own weights).")
         if not self.layers and layer.input_shape_arg is not None:
             self._input_shape = layer.input_shape_arg
-        self.layers.append(layer)
-        self.built = False
         if self._input_shape is not None:  # as Keras: a model whose input shape is known builds at once
+            shape = tuple(self.layers[-1].output_shape) if self.layers else tuple(self._input_shape)
+            self._build_layer(layer, shape)
+            layer.needs_input_grad = bool(self.layers)
+        self.layers.append(layer)
+        self._layer_ids.add(id(layer))
+        self._built = False  # the flat buffer is repacked on next use (``built``, ``flat``)
+
+    @staticmethod
+    def _build_layer(layer, shape) -> None:
+        if not layer.built:
+            layer.build(shape)
+        elif tuple(layer.input_shape) != shape:
+            raise ValueError(f"Layer {layer.name!r} was built for inputs {layer.input_shape}, but receives {shape}.")
+
+    @property
+    def built(self) -> bool:
+        """True once every layer has its weights and the model its flat parameter buffer (built on demand
+        after ``add`` when the input shape is known, as Keras builds at once)."""
+        if not self._built and self._input_shape is not None and self.layers:
             self.build()
+        return self._built
+
+    @property
+    def flat(self):
+        """The contiguous parameter and gradient arrays (``FlatParameters``), None before the model is built."""
+        return self._flat if self.built else None
 
     def build(self, input_shape=None) -> None:
         """Create all weights for inputs of ``input_shape`` (Keras style ``(None, 784)`` or ``(784,)``)."""
@@ -67,15 +107,12 @@ class Sequential(Trainer):
             raise ValueError("The model has no layers: add some with model.add(...).")
         shape = tuple(self._input_shape)
         for layer in self.layers:
-            if not layer.built:
-                layer.build(shape)
-            elif tuple(layer.input_shape) != shape:
-                raise ValueError(f"Layer {layer.name!r} was built for inputs {layer.input_shape}, but receives {shape}.")
+            self._build_layer(layer, shape)
             layer.needs_input_grad = True
             shape = layer.output_shape
         self.layers[0].needs_input_grad = False
-        self.flat = FlatParameters(self.layers)
-        self.built = True
+        self._flat = FlatParameters(self.layers)
+        self._built = True
         self._connect_optimizer()
 
     @property
