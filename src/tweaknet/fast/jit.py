@@ -16,6 +16,10 @@ JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=True)
 
 _NOTICE_AFTER = 1.0  # seconds
 
+#: Seconds this process has spent in :func:`prepare` compiling (or loading from the disk cache), in total:
+#: the lab takes it out of an epoch's time (``tweaknet.fast.compile_seconds``).
+compile_time = 0.0
+
 
 _INLINED: dict = {}
 
@@ -44,6 +48,7 @@ def inline(fn):
 def prepare(dispatcher, args, what: str) -> None:
     """Compile ``dispatcher`` for ``args`` now (or load it from the disk cache); when that takes more than a
     second, say once on stderr that a first compile is running."""
+    global compile_time
     signature = tuple(numba.typeof(a) for a in args)
     if signature in dispatcher.overloads:
         return
@@ -56,6 +61,7 @@ def prepare(dispatcher, args, what: str) -> None:
         dispatcher.compile(signature)
     finally:
         timer.cancel()
+        compile_time += time.perf_counter() - started
     if said:
         print(f"compiled in {time.perf_counter() - started:.1f} s (cached on disk for later runs)",
               file=sys.stderr, flush=True)

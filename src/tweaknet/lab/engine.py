@@ -60,6 +60,10 @@ class Grid:
     def left(self) -> int:
         return len(self.waiting)
 
+    def epochs_left(self) -> int:
+        """Epochs still to train in the trials not started yet."""
+        return sum(r["trial"]["train"]["epochs"] - r["done"] for r in self.waiting)
+
 
 @dataclass
 class _Flight:
@@ -91,12 +95,18 @@ class Driver:
             self.display.handle(msg)
 
     def status(self, source, force=False):
+        """Send ``status`` when the backend or the count of finished trials changed, and ``tick`` (the same
+        counts, with the epochs still to train where the source knows them) on every turn of the loop."""
         counts = {"cluster": self.backend.describe(), "running": len(self.flights), "waiting": source.left(),
                   "done": self.finished}
         key = (counts["cluster"], counts["done"])
         if force or key != self._shown:
             self._shown = key
             self.show("status", None, counts)
+        waiting = getattr(source, "epochs_left", None)
+        left = None if waiting is None else waiting() + sum(
+            f.row["trial"]["train"]["epochs"] - f.done for f in self.flights.values())
+        self.show("tick", None, dict(counts, epochs_left=left))
 
     # -- one trial ---------------------------------------------------------------------------------
     def submit(self, flight):

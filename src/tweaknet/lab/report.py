@@ -101,63 +101,77 @@ def _num(x) -> str:
     return "" if x is None or x != x else f"{x:.10g}"
 
 
-def plot(path, groups, title: str = "") -> None:
-    """Test error against epoch, one line per configuration (needs matplotlib: pip install 'tweaknet[lab]')."""
+def plot(path, groups, title: str = "", notes=()) -> None:
+    """Test error (percent) against epoch, one line per configuration: the mean over seeds, with a band from
+    the best to the worst seed, in the style of the book's Figure 5-12.  Where some configurations do not
+    learn, a second panel shows the others, zoomed.  ``title``: the figure's title (``Figure 5-12:`` is put
+    before it); ``notes``: lines of small print under the plot (the machine, the command).  Needs
+    matplotlib: pip install 'tweaknet[lab]'."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.patches import Patch
+        from matplotlib.ticker import MaxNLocator, PercentFormatter
     except ImportError:
         raise ImportError("Plotting needs matplotlib: pip install 'tweaknet[lab]' (or pip install matplotlib).") \
             from None
     series = []
     for conf, (description, _, seeds) in groups.items():
-        curves = [{e["epoch"]: 1 - _f(e["test_accuracy"]) for e in s} for s in seeds.values() if s]
+        curves = [{e["epoch"]: 100 * (1 - _f(e["test_accuracy"])) for e in s} for s in seeds.values() if s]
         if not curves:
             continue
         xs = sorted(set().union(*curves))
         vals = [[c[x] for c in curves if x in c] for x in xs]
         series.append((f"{conf}: {description}" if description else conf, xs, vals))
-    # Where some configurations do not learn (Table 5-1's conf2 near 70-90% error), the learning ones
+    # Where some configurations do not learn (Table 5-1's conf2 near 50-90% error), the learning ones
     # crowd the bottom of the axis: a second panel shows those alone, zoomed.
     finals = [sum(v[-1]) / len(v[-1]) for _, _, v in series]
-    learning = [i for i, f in enumerate(finals) if f < 0.3]
+    learning = [i for i, f in enumerate(finals) if f < 30]
     zoom = bool(learning) and len(learning) < len(series)
-    fig = Figure(figsize=(13, 5) if zoom else (8, 5), dpi=120)
+    seeds = max((len(v) for _, _, vals in series for v in vals), default=0)
+    fig = Figure(figsize=(14, 5.6) if zoom else (8.5, 5.6), dpi=120)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2) if zoom else [fig.add_subplot()]
-    from matplotlib.ticker import MaxNLocator
     for k, ax in enumerate(axes):
         top = 0.0
         for i, (name, xs, vals) in enumerate(series):
-            color = f"C{i % 10}"
             if k == 1 and i not in learning:
                 continue
+            color = f"C{i % 10}"
             mean = [sum(v) / len(v) for v in vals]
-            ax.plot(xs, mean, marker="o" if len(xs) < 3 else None, label=name, color=color)
-            if len(vals[0]) > 1:
-                ax.fill_between(xs, [min(v) for v in vals], [max(v) for v in vals], color=color, alpha=0.2)
+            ax.plot(xs, mean, marker="o" if len(xs) < 3 else None, label=name, color=color, linewidth=1.6)
+            if max(len(v) for v in vals) > 1:
+                ax.fill_between(xs, [min(v) for v in vals], [max(v) for v in vals], color=color, alpha=0.18,
+                                linewidth=0)
             top = max(top, *(max(v) for v in vals))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("Epochs")
-        ax.set_ylabel("Test error")
-        ax.set_ylim(0, top * 1.05 if k == 1 else None)
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test error")
+        ax.set_ylim(0, top * 1.05 if top > 0 else None)
         ax.grid(True, alpha=0.3)
         if k == 1:
             ax.set_title("the configurations that learn, zoomed", fontsize="medium")
-    if title:
-        (fig.suptitle if zoom else axes[0].set_title)(title)
-    if axes[0].lines:
-        axes[0].legend(fontsize="small")
-    fig.tight_layout()
+        handles, _ = ax.get_legend_handles_labels()
+        if handles:
+            band = (f"band: best to worst of {seeds} seeds; line: their mean" if seeds > 1
+                    else "one seed (run more with --seeds N for a band from best to worst)")
+            handles.append(Patch(facecolor="0.5", alpha=0.3 if seeds > 1 else 0.0, label=band))
+            ax.legend(handles=handles, fontsize="small", loc="best", framealpha=0.9)
+    fig.suptitle(f"Figure 5-12: {title}" if title else "Figure 5-12: test error per epoch")
+    for j, line in enumerate(notes):
+        fig.text(0.01, 0.01 + 0.025 * (len(notes) - 1 - j), line, fontsize="x-small", color="0.35")
+    fig.tight_layout(rect=(0, 0.025 * len(notes), 1, 1))
     fig.savefig(path, format="png")
 
 
-def write_all(out_dir, name: str, groups, summaries, title: str = "") -> dict:
-    """Write ``NAME.csv``, ``NAME-summary.csv`` and ``NAME.png`` into ``out_dir``; return their paths."""
+def write_all(out_dir, name: str, groups, summaries, title: str = "", notes=()) -> dict:
+    """Write ``NAME.csv``, ``NAME-summary.csv`` and ``NAME.png`` into ``out_dir``; return their paths.
+    ``title`` and ``notes``: the figure's (see :func:`plot`)."""
     from pathlib import Path
     out = Path(out_dir)
     paths = {"csv": out / f"{name}.csv", "summary": out / f"{name}-summary.csv", "png": out / f"{name}.png"}
     write_epochs_csv(paths["csv"], groups)
     write_summary_csv(paths["summary"], summaries)
-    plot(paths["png"], groups, title or name)
+    plot(paths["png"], groups, title or name, notes)
     return paths

@@ -99,4 +99,5 @@ class Results:
         """Write ``NAME.csv``, ``NAME-summary.csv`` and ``NAME.png`` into ``out`` (default: the run's folder);
         return their paths. Without matplotlib the CSV files are written, then ImportError is raised."""
         groups = self.groups()
-        return report.write_all(out or self.out, self.name, groups, report.summarize(groups), self.description)
+        title = f"{self.name} ({self.description})" if self.description else self.name
+        return report.write_all(out or self.out, self.name, groups, report.summarize(groups), title)
