@@ -17,9 +17,13 @@ Nothing is pickled and nothing is executed on load: arrays come from safetensors
 from JSON, and classes only from tweaknet's registry.  Writes are atomic: the archive is written to
 a temporary file in the same folder, flushed to disk, given the mode a plain write would give it,
 then renamed over the target (and the folder flushed where the platform allows).
+
+Names ending in ``.keras`` and ``.weights.h5`` get Keras 3's formats instead (``keras_format``,
+``keras_weights``, chosen in ``dispatch``): files that real Keras opens, and files from Keras that
+tweaknet opens.
 """
 from .atomic import atomic_write
-from .model_file import FORMAT_VERSION, load_model, save_model
-from .weights_file import load_weights, save_weights
+from .dispatch import load_model, load_weights, save_model, save_weights
+from .model_file import FORMAT_VERSION
 
 __all__ = ["FORMAT_VERSION", "atomic_write", "save_model", "load_model", "save_weights", "load_weights"]

@@ -1,0 +1,234 @@
+"""Keras 3's weights layout in HDF5: ``.weights.h5`` files, and ``model.weights.h5`` inside ``.keras``.
+
+The layout, as Keras 3 (3.4 to 3.15 checked) writes it for a Sequential model::
+
+    vars                          (attrs: name = the model's name; no datasets)
+    layers/<key>/vars/0, 1, ...   each layer's variables, trainable ones first, in creation order
+                                  (Dense: kernel (in, out), bias; BatchNormalization: gamma, beta,
+                                  moving_mean, moving_variance; Normalization: mean, variance, count)
+    optimizer/vars/0, 1, ...      iterations, the learning rate (absent with a schedule), then the
+                                  optimizer's slots (below)
+
+``<key>`` is built from the layer's *class* name, never from its own name: ``dense``, ``dense_1``,
+``batch_normalization``, ``re_lu`` (Keras's snake case, then ``_1``, ``_2`` ... for repeats), and every
+``vars`` group carries the object's own name as an attribute.  Layers without weights (Dropout,
+Activation) still get an empty ``vars`` group.
+
+The optimizer's slots follow Keras's ``build``: one array per trainable variable, the variables in the
+model's order.  Slots that Keras creates together in one call are interleaved variable by variable (Adam
+and Nadam: momentum and velocity of the first variable, then of the second...), slots created in
+separate calls follow each other as blocks (RMSprop: every velocity, then every momentum, then every
+average gradient; Adam's ``velocity_hat`` with ``amsgrad`` after the interleaved pairs).  Nadam ends with
+its running scalar ``u_product``.
+"""
+from __future__ import annotations
+
+import io
+import re
+import warnings
+
+import numpy as np
+
+#: The first eight bytes of every HDF5 file.
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def h5py():
+    """The h5py module, or an ImportError that says how to install it."""
+    try:
+        import h5py as module
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise ImportError("tweaknet: error: Keras files (.keras, .weights.h5) need h5py: "
+                          "pip install 'tweaknet[keras]' (or h5py)") from None
+    return module
+
+
+def keras_snake_case(name: str) -> str:
+    """A class name as Keras spells it in weight paths: ``BatchNormalization`` -> ``batch_normalization``,
+    ``ReLU`` -> ``re_lu`` (Keras's own rule, which differs from tweaknet's automatic layer names on digits)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def layer_keys(class_names) -> list[str]:
+    """The group names of layers of ``class_names`` (in model order): ``dense``, ``dense_1``, ..."""
+    seen: dict[str, int] = {}
+    keys = []
+    for class_name in class_names:
+        base = keras_snake_case(class_name)
+        if base in seen:
+            seen[base] += 1
+            keys.append(f"{base}_{seen[base]}")
+        else:
+            seen[base] = 0
+            keys.append(base)
+    return keys
+
+
+# -- layers: tweaknet's weights <-> Keras's variables ----------------------------------------------
+def keras_layer_variables(layer) -> list[np.ndarray]:
+    """The variables Keras keeps for ``layer``, in its order (Normalization adds the sample ``count``
+    Keras keeps for old files, written as 0 as Keras's ``adapt`` leaves it; ``axis=None`` statistics are
+    scalars in Keras)."""
+    weights = [np.asarray(w) for w in layer.weights]
+    if type(layer).__name__ == "Normalization":
+        if layer.axis is None:
+            weights = [w.reshape(()) for w in weights]
+        weights.append(np.array(0, dtype=np.int64))
+    return weights
+
+
+def tweaknet_layer_weights(layer, variables: list[np.ndarray]) -> list[np.ndarray]:
+    """The inverse of :func:`keras_layer_variables`: Keras's variables as ``layer.set_weights`` takes them."""
+    if type(layer).__name__ == "Normalization" and len(variables) == 3:
+        shape = (1,) if layer.axis is None else None
+        return [v.reshape(shape) if shape else v for v in variables[:2]]
+    return variables
+
+
+# -- the optimizer's variables ------------------------------------------------------------------
+def _slot_order(optimizer, n: int) -> list[tuple[str, int]]:
+    """``(slot, variable index)`` of each slot array, in Keras's order (see the module docstring)."""
+    def interleaved(*slots):
+        return [(s, i) for i in range(n) for s in slots]
+
+    def blocks(*slots):
+        return [(s, i) for s in slots for i in range(n)]
+
+    kind = type(optimizer).__name__
+    if kind == "SGD":
+        return blocks("m") if optimizer.momentum else []
+    if kind in ("Adam", "AdamW"):
+        return interleaved("m", "v") + (blocks("v_hat") if optimizer.amsgrad else [])
+    if kind == "Nadam":
+        return interleaved("m", "v")
+    if kind == "RMSprop":
+        return blocks("velocity", *(["momentum"] if optimizer.momentum > 0 else []),
+                      *(["average_gradient"] if optimizer.centered else []))
+    if kind == "Adagrad":
+        return blocks("accumulator")
+    raise ValueError(f"tweaknet: error: optimizer {kind} has no Keras layout known to tweaknet: "
+                     f"use SGD, Adam, AdamW, Nadam, RMSprop or Adagrad, or tweaknet's own format.")
+
+
+def _variable_shapes(model) -> list[tuple]:
+    return [layer.params[name].shape for layer in model.layers if layer.trainable for name in layer.params]
+
+
+def keras_optimizer_variables(model) -> list[np.ndarray]:
+    """The optimizer's state as Keras's list of variables (see the module docstring)."""
+    opt = model.optimizer
+    state = opt.get_state()
+    out = [np.array(opt.iterations, dtype=np.int64)]
+    if opt.schedule is None:
+        out.append(np.array(opt.learning_rate, dtype=np.float32))
+    shapes = _variable_shapes(model)
+    for slot, i in _slot_order(opt, len(shapes)):
+        start, stop = opt.segments[i]
+        out.append(state[slot][start:stop].reshape(shapes[i]))
+    if type(opt).__name__ == "Nadam":
+        out.append(np.array(state["u_product"], dtype=model.flat.params.dtype))
+    return out
+
+
+def set_optimizer_variables(model, variables: list[np.ndarray], path) -> bool:
+    """Restore the optimizer's state from Keras's variables.  Returns False (with a warning, as Keras
+    does) when their number does not match this optimizer."""
+    opt = model.optimizer
+    shapes = _variable_shapes(model)
+    order = _slot_order(opt, len(shapes))
+    has_lr = opt.schedule is None
+    nadam = type(opt).__name__ == "Nadam"
+    expected = 1 + has_lr + len(order) + nadam
+    if len(variables) != expected:
+        warnings.warn(f"tweaknet: optimizer state in {path} skipped: it holds {len(variables)} variables, "
+                      f"this {type(opt).__name__} keeps {expected}; the optimizer starts fresh.", stacklevel=3)
+        return False
+    state = opt.get_state()  # copies of the slots
+    state["iterations"] = int(variables[0])
+    for (slot, i), value in zip(order, variables[1 + has_lr:]):
+        start, stop = opt.segments[i]
+        if tuple(value.shape) != tuple(shapes[i]):
+            raise ValueError(f"tweaknet: error: optimizer slot {slot} of variable {i} has shape {value.shape}, "
+                             f"the model's variable {shapes[i]} ({path}): the file belongs to another architecture.")
+        state[slot][start:stop] = value.ravel()
+    if nadam:
+        state["u_product"] = float(variables[-1])
+    try:
+        opt.set_state(state)
+        if has_lr:
+            opt.learning_rate = float(variables[1])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"tweaknet: error: the optimizer state cannot be restored: {exc} ({path}): "
+                         f"the file is damaged, or load the model with compile=False.") from None
+    return True
+
+
+# -- the HDF5 file ------------------------------------------------------------------------------
+def _write_vars(h5, path: str, name: str, arrays) -> None:
+    group = (h5.create_group(path) if path else h5).create_group("vars")
+    group.attrs["name"] = name
+    for i, value in enumerate(arrays):
+        group.create_dataset(str(i), data=np.asarray(value))
+
+
+def weights_h5_bytes(model) -> bytes:
+    """The bytes of an HDF5 file with ``model``'s weights (and its optimizer's state once built) in
+    Keras's layout."""
+    buffer = io.BytesIO()
+    with h5py().File(buffer, "w") as h5:
+        _write_vars(h5, "", model.name, [])
+        keys = layer_keys(type(layer).__name__ for layer in model.layers)
+        for key, layer in zip(keys, model.layers):
+            _write_vars(h5, f"layers/{key}", layer.name, keras_layer_variables(layer))
+        if model.optimizer is not None and model.optimizer.built:
+            _write_vars(h5, "optimizer", model.optimizer.name, keras_optimizer_variables(model))
+    return buffer.getvalue()
+
+
+def _read_vars(h5, path: str, where) -> list[np.ndarray] | None:
+    """The datasets ``0, 1, ...`` of ``path/vars`` (None when the group is missing)."""
+    group = h5.get(f"{path}/vars" if path else "vars")
+    if group is None:
+        return None
+    keys = list(group.keys())
+    if sorted(keys, key=lambda k: int(k) if k.isdigit() else -1) != [str(i) for i in range(len(keys))]:
+        raise ValueError(f"tweaknet: error: {path}/vars holds {', '.join(keys)}, not variables 0..n-1 ({where}): "
+                         f"the file was not written in Keras 3's layout.")
+    return [np.asarray(group[str(i)][()]) for i in range(len(keys))]
+
+
+def load_weights_h5(model, data: bytes, where, optimizer: bool = True) -> None:
+    """Set ``model``'s weights (and, when ``optimizer`` and the model is compiled, its optimizer's
+    state) from the bytes of an HDF5 file in Keras's layout; ``where`` names the file in errors."""
+    try:
+        h5 = h5py().File(io.BytesIO(data), "r")
+    except OSError as exc:
+        raise ValueError(f"tweaknet: error: damaged or not an HDF5 weights file ({where}): {exc}.") from None
+    with h5:
+        keys = layer_keys(type(layer).__name__ for layer in model.layers)
+        present = set(h5["layers"].keys()) if "layers" in h5 else set()
+        extra = sorted(present - set(keys))
+        if extra:
+            raise ValueError(f"tweaknet: error: the file has weights for layers {', '.join(extra)} that this model "
+                             f"({', '.join(keys)}) lacks ({where}): load it into the model it was saved from.")
+        for key, layer in zip(keys, model.layers):
+            variables = _read_vars(h5, f"layers/{key}", where)
+            if variables is None:
+                if layer.weights:
+                    raise ValueError(f"tweaknet: error: no weights for layer {layer.name!r} (layers/{key}) ({where}): "
+                                     f"the file holds {', '.join(sorted(present)) or 'no layers'}.")
+                continue
+            weights = tweaknet_layer_weights(layer, variables)
+            expected = [tuple(w.shape) for w in layer.weights]
+            got = [tuple(w.shape) for w in weights]
+            if got != expected:
+                raise ValueError(f"tweaknet: error: layer {layer.name!r} (layers/{key}) expects weights of shapes "
+                                 f"{expected} ({', '.join(layer.weight_names)}), the file holds {got} ({where}): "
+                                 f"the file belongs to another architecture.")
+            layer.set_weights([w.astype(layer.dtype, copy=False) for w in weights])
+        if optimizer and model.optimizer is not None and model.optimizer.built:
+            variables = _read_vars(h5, "optimizer", where)
+            if variables is not None:
+                set_optimizer_variables(model, variables, where)
