@@ -69,8 +69,10 @@ def register(sub) -> None:
     p = sub.add_parser("table5-1", help="train the five configurations of Ekman's Table 5-1 on MNIST",
                        description="Train the five configurations of Table 5-1 (Ekman, Learning Deep Learning, "
                                    "ch. 5) on MNIST, test after every epoch, print the final test errors and "
-                                   "write DIR/table5-1.csv and DIR/table5-1.png (Figure 5-12). Interrupted runs "
-                                   "resume. The spec is `tweaknet preset table5-1`.")
+                                   "write DIR/table5-1.csv (every epoch of every trial), DIR/table5-1-summary.csv "
+                                   "(the final test error per configuration: mean, std, min and max over seeds) "
+                                   "and DIR/table5-1.png (Figure 5-12). Interrupted runs resume. The spec is "
+                                   "`tweaknet preset table5-1`.")
     run_options(p, "runs/table5-1")
     p.set_defaults(func=table5_1)
 
