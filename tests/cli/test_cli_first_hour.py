@@ -5,6 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 import pytest
 
 from tweaknet.cli import build_parser, main
@@ -30,3 +35,13 @@ def test_every_subcommand_is_in_the_readme():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     missing = [name for name in sub.choices if not re.search(rf"`tweaknet {re.escape(name)}\b", readme)]
     assert not missing, f"subcommands the README does not mention: {missing}"
+
+
+def test_preset_prints_no_name_so_a_copy_is_named_after_its_file(capsys, tmp_path):
+    from tweaknet.lab import load, presets
+    assert main(["preset", "table5-1"]) == 0
+    text = capsys.readouterr().out
+    assert "name" not in tomllib.loads(text)  # the configurations and the optimizer have names, the file none
+    (tmp_path / "my-variant.toml").write_text(text)
+    assert load(tmp_path / "my-variant.toml").name == "my-variant"
+    assert presets.get("table5-1").name == "table5-1"

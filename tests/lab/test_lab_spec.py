@@ -227,7 +227,7 @@ def test_cli_preset_prints_toml(capsys):
     assert main(["preset", "--list"]) == 0
     assert "table5-1" in capsys.readouterr().out
     assert main(["preset", "table5-1"]) == 0
-    assert spec.loads(capsys.readouterr().out).trials() == presets.get("table5-1").trials()
+    assert spec.loads(capsys.readouterr().out, "table5-1").trials() == presets.get("table5-1").trials()
     assert main(["preset", "nope"]) == 2
 
 

@@ -1,4 +1,7 @@
-"""Built-in experiments, written as the same TOML files users write (``tweaknet preset NAME`` prints them)."""
+"""Built-in experiments, written as the same TOML files users write (``tweaknet preset NAME`` prints them).
+
+A preset's text has no ``name``: :func:`get` names it after the preset, and a file saved from it is named
+after the file (``tweaknet preset table5-1 > my.toml``: experiment ``my``)."""
 from __future__ import annotations
 
 from .spec import Experiment, SpecError, loads
@@ -9,7 +12,8 @@ TABLE5_1 = '''\
 # A 784-25-10 network on MNIST; every configuration uses standardized inputs (one scalar mean
 # and standard deviation taken from the training set), one-hot labels, zero biases and the
 # accuracy metric, and reports the test error after every epoch.
-name = "table5-1"
+# No `name`: a file is named after itself (my.toml: "my"), so an edited copy never writes over the
+# results of the experiment it was copied from.  Add `name = "..."` to choose another.
 description = "Ekman LDL Table 5-1: five configurations of a 784-25-10 MNIST network"
 
 [data]
