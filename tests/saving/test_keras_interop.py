@@ -252,3 +252,115 @@ def test_other_names_keep_tweaknets_format(data, tmp_path):
     fresh, _ = build(tn, "conf4", np.zeros((1, 784), np.float32))
     fresh.load_weights(tmp_path / "old.weights.h5")
     np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# -- every layer, optimizer and schedule both libraries have ------------------------------------
+def every_layer(lib, x, logits=False):
+    norm = lib.layers.Normalization()  # axis=-1: one mean and variance per feature
+    model = lib.Sequential([
+        lib.Input(x.shape[1:]), lib.layers.Flatten(), norm,
+        lib.layers.Dense(16, kernel_regularizer=lib.regularizers.L2(0.001),
+                         kernel_initializer=lib.initializers.VarianceScaling(2.0, "fan_avg", "uniform")),
+        lib.layers.ReLU(max_value=6.0), lib.layers.Dense(16, bias_initializer=lib.initializers.Constant(0.1)),
+        lib.layers.LeakyReLU(negative_slope=0.1), lib.layers.ELU(alpha=0.5), lib.layers.GaussianNoise(0.1),
+        lib.layers.Activation("tanh"), lib.layers.BatchNormalization(center=False), lib.layers.Dropout(0.1, seed=3),
+        lib.layers.Dense(3, activation=None if logits else "linear"), *([] if logits else [lib.layers.Softmax()])])
+    norm.adapt(x.reshape(len(x), -1))
+    return model
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_every_shared_layer_both_ways(logits, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((48, 4, 6)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 48)]
+    loss = tn.losses.CategoricalCrossentropy(from_logits=True) if logits else "categorical_crossentropy"
+    model = every_layer(tn, x, logits)
+    model.compile(optimizer="rmsprop", loss=loss)
+    train(model, x, y, 6)
+    model.save(tmp_path / "m.keras")
+    k_model = keras.saving.load_model(tmp_path / "m.keras")
+    assert_same_model(model, k_model, x)
+    assert k_model.layers[-2 if not logits else -1].get_config()["activation"] == "linear"
+    k_loss = k_model.loss
+    assert (getattr(k_loss, "from_logits", False) is True) == logits
+
+    k_model = every_layer(keras, x, logits)
+    k_model.compile(optimizer="rmsprop", loss=keras.losses.CategoricalCrossentropy(from_logits=logits))
+    train(k_model, x, y, 6)
+    k_model.save(tmp_path / "k.keras")
+    again = tn.models.load_model(tmp_path / "k.keras")
+    assert_same_model(again, k_model, x)
+    assert again.loss.from_logits == logits and again.layers[2].regularizers["kernel"].l2 == pytest.approx(0.001)
+
+
+def _optimizers(lib):
+    S = lib.optimizers.schedules
+    return {"sgd_nesterov": lib.optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipnorm=1.0),
+            "adam_amsgrad": lib.optimizers.Adam(0.01, amsgrad=True), "adamw": lib.optimizers.AdamW(0.01),
+            "rmsprop_centered": lib.optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+            "adagrad": lib.optimizers.Adagrad(0.1), "nadam": lib.optimizers.Nadam(0.01, global_clipnorm=1.0),
+            "sgd_exponential": lib.optimizers.SGD(S.ExponentialDecay(0.1, 5, 0.5)),
+            "adam_cosine": lib.optimizers.Adam(S.CosineDecay(0.005, 8, alpha=0.1, warmup_target=0.02,
+                                                             warmup_steps=3)),
+            "rmsprop_inverse_time": lib.optimizers.RMSprop(S.InverseTimeDecay(0.02, 2, 0.5, staircase=True)),
+            "adagrad_piecewise": lib.optimizers.Adagrad(S.PiecewiseConstantDecay([4, 8], [0.2, 0.1, 0.02]))}
+
+
+def small(lib, name):
+    model = lib.Sequential([lib.Input((6,)), lib.layers.Dense(8, activation="tanh"), lib.layers.Dense(3)])
+    model.compile(optimizer=_optimizers(lib)[name], loss="mean_squared_error")
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(_optimizers(tn)))
+def test_optimizer_state_both_ways(name, tmp_path):
+    """Training continued one step after the round trip gives the same weights on both sides: the
+    optimizer's slots, step count and schedule arrived in their places."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 6)).astype(np.float32)
+    y = rng.standard_normal((40, 3)).astype(np.float32)
+    for source, target in ((tn, keras), (keras, tn)):
+        model = small(source, name)
+        train(model, x, y, 4)
+        model.save(tmp_path / "m.keras")
+        other = keras.saving.load_model(tmp_path / "m.keras") if target is keras else \
+            tn.models.load_model(tmp_path / "m.keras")
+        assert type(other.optimizer).__name__ == type(model.optimizer).__name__
+        for m in (model, other):
+            m.train_on_batch(x[-4:], y[-4:])
+        for a, b in zip(*(m.get_weights() for m in (model, other)), strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_tweaknet_reads_its_own_keras_files_exactly(data, tmp_path):
+    x, y = data
+    model, batch = build(tn, "conf5", x)
+    train(model, x, y, batch)
+    model.save(tmp_path / "m.keras")
+    again = tn.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert again.optimizer.get_config() == model.optimizer.get_config() and again._metric_ids == ["accuracy"]
+    for k, v in model.optimizer.get_state().items():
+        np.testing.assert_array_equal(again.optimizer.get_state()[k], v)
+
+
+def test_keras_files_need_no_keras(tmp_path):
+    """Writing and reading both files with Keras (and torch) made unimportable: zip, JSON and h5py only."""
+    import subprocess
+    import sys
+    code = f"""
+import sys
+sys.modules["keras"] = sys.modules["torch"] = None
+import numpy as np, tweaknet as tn
+m = tn.Sequential([tn.Input((4,)), tn.layers.Dense(3, activation="softmax")])
+m.compile(optimizer="adam", loss="categorical_crossentropy")
+m.save({str(tmp_path / "m.keras")!r}); m.save_weights({str(tmp_path / "m.weights.h5")!r})
+again = tn.models.load_model({str(tmp_path / "m.keras")!r}); again.load_weights({str(tmp_path / "m.weights.h5")!r})
+x = np.ones((2, 4), np.float32)
+assert np.array_equal(again.predict(x, verbose=0), m.predict(x, verbose=0))
+assert "keras" not in [k for k, v in sys.modules.items() if v is not None]
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

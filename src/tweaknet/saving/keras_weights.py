@@ -157,7 +157,8 @@ def set_optimizer_variables(model, variables: list[np.ndarray], path) -> bool:
         state["u_product"] = float(variables[-1])
     try:
         opt.set_state(state)
-        if has_lr:
+        # Keras keeps the rate as a float32 variable: the config's value stands unless training changed it
+        if has_lr and np.float32(opt.learning_rate) != np.float32(variables[1]):
             opt.learning_rate = float(variables[1])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"tweaknet: error: the optimizer state cannot be restored: {exc} ({path}): "
