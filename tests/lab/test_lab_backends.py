@@ -119,6 +119,7 @@ def test_local_loader_code_is_shipped_installed_code_is_not(tmp_path, monkeypatc
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "sub.py").write_text("def load():\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    trials = [{"data": {"dataset": d}} for d in ("mnist", "synthetic", "mydata:load", "pkg.sub:load",
-                                                  "numpy.random:default_rng", "mydata:load")]
+    trials = [{"data": {"dataset": d}} for d in ("mnist", "synthetic", {"python": "mydata:load"},
+                                                  {"python": "pkg.sub:load"}, {"python": "numpy.random:default_rng"},
+                                                  {"python": "mydata:load"})]
     assert shipped_modules(trials) == [str(tmp_path / "mydata.py"), str(tmp_path / "pkg")]

@@ -223,8 +223,9 @@ def test_a_loader_beside_the_experiment_works_on_the_nodes(cluster, tmp_path):
         "    return (x[:300], y[:300]), (x[300:], y[300:])\n")
     exp = tmp_path / "mine.toml"
     exp.write_text(EXPERIMENT.replace('dataset = "synthetic"\ntrain_samples = 1500\ntest_samples = 300',
-                                      'dataset = "mydata:load"').replace("units = 256", "units = 16"))
-    done = subprocess.run(tweaknet("run", exp, "--out", tmp_path / "out", "--ray", c.address, "--progress", "none"),
+                                      'dataset = { python = "mydata:load" }').replace("units = 256", "units = 16"))
+    done = subprocess.run(tweaknet("run", exp, "--out", tmp_path / "out", "--ray", c.address, "--progress", "none",
+                                   "--allow-code"),
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     db = tmp_path / "out" / "runs.sqlite"

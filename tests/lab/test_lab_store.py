@@ -174,8 +174,9 @@ def test_the_same_spec_on_other_data_is_refused_not_mixed(tmp_path, monkeypatch)
         "    return (x[:150], y[:150]), (x[150:], y[150:])\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     text = SMALL.replace('dataset = "synthetic"\ntrain_samples = 300\ntest_samples = 100',
-                         'dataset = "mydata:load"')
+                         'dataset = { python = "mydata:load" }')
     monkeypatch.setenv("MYDATA_SEED", "1")
+    monkeypatch.setenv("TWEAKNET_ALLOW_CODE", "1")  # the loader is code: allowed
     store1, rows1 = runner.prepare(spec.loads(text), tmp_path / "out")
     fingerprint = rows1[0]["trial"]["data_fingerprint"]
     assert len(fingerprint) == 16

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from .. import lab
-from ..lab import BackendError, presets
+from ..lab import BackendError, build, presets
 from ..lab.display import label
-from ..lab.spec import SpecError, parse_value
+from ..lab.spec import MAX_TRIALS, SpecError, parse_value
 from ..lab.store import StoreError
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, reporting
 
@@ -22,6 +22,16 @@ def _seeds(text: str):
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count (3: seeds 1, 2, 3) or a list (1,5,7), got {text!r}")
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return n
 
 
 def _assignment(text: str):
@@ -48,7 +58,13 @@ def run_options(p: argparse.ArgumentParser, default_out: str):
                    help="discard this experiment's stored trials and start over (default: resume)")
     g.add_argument("--progress", choices=("auto", "bars", "lines", "none"), default="auto",
                    help="bars on a terminal, one line per epoch otherwise (default: auto)")
-    g.add_argument("--dry-run", action="store_true", help="validate and list the trials, train nothing")
+    g.add_argument("--dry-run", action="store_true",
+                   help="validate and list the trials, train nothing (runs no data loader, even with --allow-code)")
+    g.add_argument("--allow-code", action="store_true", default=None,
+                   help="let the experiment's data loader written in Python (data.dataset = { python = "
+                        "\"pkg.mod:load\" }) run: trusted code, with your rights (or set TWEAKNET_ALLOW_CODE=1)")
+    g.add_argument("--max-trials", type=_positive, default=MAX_TRIALS, metavar="N",
+                   help=f"refuse to run more than N trials (default {MAX_TRIALS:,})")
     where = g.add_mutually_exclusive_group()
     where.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="run each trial's epochs as Ray tasks on the cluster at ADDRESS (default: the file's "
@@ -111,14 +127,19 @@ def run_experiment(experiment, args) -> int:
         raise SpecError("--jobs", f"must be >= 1, got {args.jobs}")
     changes = overrides(args)
     if args.dry_run:
-        for t in lab.validate(experiment, changes):
+        trials = lab.validate(experiment, changes, allow_code=args.allow_code, max_trials=args.max_trials,
+                              dry_run=True)
+        for t in trials:
             tr = t["train"]
             print(f"{label(t)}: {tr['epochs']} epochs, batch {tr['batch_size']}, "
                   f"optimizer {t['optimizer']['name']}, loss {t['model']['loss']}")
+        for ref in sorted({build.loader(t["data"]) for t in trials} - {None}):
+            print(f"data: the loader {ref} was not run (a dry run runs no code); the run will need --allow-code")
         print("spec OK")
         return EXIT_OK
     results = lab.run(experiment, out=args.out, jobs=args.jobs, overrides=changes, restart=args.restart,
-                      progress=args.progress, stream=sys.stdout, **backend(args))
+                      progress=args.progress, stream=sys.stdout, allow_code=args.allow_code,
+                      max_trials=args.max_trials, **backend(args))
     return conclude(results, lambda t: f"{t.label} failed:\n{t.error}")
 
 

@@ -37,7 +37,7 @@ def search_file(args) -> int:
             raise SpecError("search", "this experiment has no [search] table")
         spec = parse(experiment.search)
         check_space(experiment, spec, search_overrides(experiment, changes))
-        for v in experiment.variants(search_overrides(experiment, changes)):
+        for v in experiment.variants(search_overrides(experiment, changes), args.max_trials):
             print(f"study {experiment.name}/{v['configuration']}: {args.trials or spec.trials} trials of "
                   f"{v['train']['epochs']} epochs at most, {spec.metric} ({spec.direction}), pruner {spec.pruner}")
         for d in spec.space:
@@ -45,5 +45,6 @@ def search_file(args) -> int:
         print("spec OK")
         return EXIT_OK
     results = lab.search(experiment, out=args.out, jobs=args.jobs, overrides=changes, restart=args.restart,
-                         progress=args.progress, stream=sys.stdout, trials=args.trials, **backend(args))
+                         progress=args.progress, stream=sys.stdout, trials=args.trials, allow_code=args.allow_code,
+                         max_trials=args.max_trials, **backend(args))
     return conclude(results, lambda t: f"trial #{t.number} ({t.configuration}) failed")

@@ -7,8 +7,9 @@ of one experiment reads MNIST once).  Preprocessing, in order: the first ``train
 does), compute the statistics of the remaining training samples used for standardization (one scalar mean and std, per feature, or none; a
 ``Normalization`` layer at the model's input applies them), labels one-hot
 (or integers).  Datasets: ``mnist`` (``tweaknet.datasets.mnist.load_data``), ``synthetic`` (a
-small deterministic MNIST-shaped stand-in for smoke tests), or ``'package.module:function'``
-returning ``((x_train, y_train), (x_test, y_test))`` like ``mnist.load_data``.
+small deterministic MNIST-shaped stand-in for smoke tests), or a loader marked as code,
+``{python = "package.module:function"}``, returning ``((x_train, y_train), (x_test, y_test))`` like
+``mnist.load_data``: it runs only with the user's consent (:func:`load_data`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import functools
 import hashlib
 import importlib
 import json
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,18 +66,68 @@ def _synthetic():
     return make(6000), make(1000)
 
 
-def _raw(dataset: str):
+#: The environment variable that allows the data loaders of experiment files to run, as ``--allow-code`` does.
+ALLOW_CODE_ENV = "TWEAKNET_ALLOW_CODE"
+
+
+def code_allowed(allow=None) -> bool:
+    """``allow`` if given, else whether ``TWEAKNET_ALLOW_CODE`` is set to 1 (or true, yes)."""
+    if allow is not None:
+        return bool(allow)
+    return os.environ.get(ALLOW_CODE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def loader(data_spec: dict) -> str | None:
+    """``'package.module:function'`` when the data comes from Python code (``dataset = {python = ...}``)."""
+    dataset = data_spec.get("dataset")
+    return dataset["python"] if isinstance(dataset, dict) else None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+def _pairs(result, ref):
+    """The loader's result as ``((x_train, y_train), (x_test, y_test))`` of arrays, or a SpecError."""
+    try:
+        (x_train, y_train), (x_test, y_test) = result
+        arrays = [np.asarray(a) for a in (x_train, y_train, x_test, y_test)]
+    except (TypeError, ValueError):
+        raise SpecError("data.dataset", f"the loader {ref} returned {type(result).__name__}, not "
+                        f"((x_train, y_train), (x_test, y_test)) as tweaknet.datasets.mnist.load_data does") from None
+    for a, what in zip(arrays, ("x_train", "y_train", "x_test", "y_test")):
+        if a.dtype == object or a.ndim == 0 or not len(a):
+            raise SpecError("data.dataset", f"the loader {ref} returned {what} of shape {a.shape} and type "
+                            f"{a.dtype}: it must be a non-empty array of numbers")
+    return (arrays[0], arrays[1]), (arrays[2], arrays[3])
+
+
+def _raw(dataset):
     if dataset == "mnist":
         from ..datasets import mnist
         return mnist.load_data()
     if dataset == "synthetic":
         return _synthetic()
-    module, _, name = dataset.partition(":")
+    ref = dataset["python"]
+    module, _, name = ref.partition(":")
+    # The user allowed this code (see load_data): whatever it raises, SystemExit included, is reported as
+    # the loader's failure; only Ctrl-C keeps its meaning.  It can still end the process (os.abort).
     try:
         fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise SpecError("data.dataset", f"cannot load {dataset!r}: {exc}") from None
-    return fn()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise SpecError("data.dataset", f"cannot load the loader {ref}: {_describe(exc)}") from None
+    try:
+        result = fn()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise SpecError("data.dataset", f"the loader {ref} failed: {_describe(exc)}") from None
+    return _pairs(result, ref)
 
 
 def _subset(x, y, n, path, split):
@@ -132,18 +184,26 @@ def _load(key: str) -> Data:
                 x_val, y_val)
 
 
-def load_data(data_spec: dict) -> Data:
+def load_data(data_spec: dict, allow_code=None) -> Data:
     """The preprocessed data of a normalized ``data`` section (cached per process; arrays are read-only).
 
-    A dataset that cannot be read (a bad ``TWEAKNET_DATA``, a damaged file) is a :class:`SpecError`
-    naming the ``data`` section and the reader's explanation.
+    A loader written in Python (``dataset = {python = "package.module:function"}``) runs only when code is
+    allowed: ``allow_code=True``, else ``TWEAKNET_ALLOW_CODE=1`` (``--allow-code`` on the command line);
+    otherwise :class:`SpecError` says how to allow it.  An allowed loader is trusted code: it runs in
+    this process, with its rights.  A dataset that cannot be read (a bad ``TWEAKNET_DATA``, a damaged
+    file, a loader that fails) is a :class:`SpecError` naming the ``data`` section and the reason.
     """
+    ref = loader(data_spec)
+    if ref is not None and not code_allowed(allow_code):
+        raise SpecError("data.dataset", f"the data comes from Python code ({ref}), which runs only when you allow "
+                        f"it: add --allow-code (or set {ALLOW_CODE_ENV}=1) if you trust that code; it runs with "
+                        f"your rights")
     try:
         return _load(json.dumps(data_spec, sort_keys=True))
     except SpecError:
         raise
-    except (OSError, ValueError, TypeError) as exc:
-        raise SpecError("data.dataset", f"cannot load {data_spec.get('dataset')!r}: {exc}") from None
+    except (OSError, ValueError, TypeError, MemoryError) as exc:
+        raise SpecError("data.dataset", f"cannot load {ref or data_spec.get('dataset')!r}: {exc}") from None
 
 
 def clear_cache() -> None:
@@ -190,20 +250,57 @@ def build_model(trial: dict, data: Data) -> Sequential:
     return model
 
 
-def check_trial(trial: dict) -> None:
+def memory_bytes() -> int:
+    """This machine's physical memory (2**40 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 2 ** 40
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def check_sizes(trial: dict, data: Data) -> None:
+    """Raise :class:`SpecError` before anything is allocated when the trial's model cannot fit in this
+    machine's memory: about 6 float32 copies of the weights (weights, gradients, two optimizer slots, the
+    compiled path's working copies) and 4 of each batch's activations."""
+    n_in, weights, widest, units_total = data.input_dim, 0, (0, 0), 0
+    for i, layer in enumerate(trial["model"]["layers"]):
+        w = (n_in + 1) * layer["units"]
+        weights += w
+        widest = max(widest, (w, i))
+        units_total += layer["units"]
+        n_in = layer["units"]
+    batch = min(trial["train"]["batch_size"], len(data.x_train))
+    need = 4 * (6 * weights + 4 * batch * units_total)
+    have = memory_bytes()
+    if need > have:
+        i = widest[1]
+        raise SpecError(f"model.layers.{i}.units", f"{trial['model']['layers'][i]['units']:,} units make a model "
+                        f"of {weights:,} weights that needs about {_size(need)} of memory to train, more than this "
+                        f"machine's {_size(have)}: use fewer units", f"configuration {trial['configuration']!r}")
+
+
+def check_trial(trial: dict, allow_code=None) -> None:
     """Raise :class:`SpecError` if the trial cannot train: data, shapes, labels versus loss.
 
     Runs in the parent before any worker starts; it draws initial weights, so it saves and
     restores the global random state.
     """
     from .. import seeding
-    data = load_data(trial["data"])
+    data = load_data(trial["data"], allow_code)
     out = trial["model"]["layers"][-1]["units"]
     last = f"model.layers.{len(trial['model']['layers']) - 1}.units"
     context = f"configuration {trial['configuration']!r}"
     if out != data.num_classes:
         raise SpecError(last, f"the output layer has {out} units but the data has {data.num_classes} classes",
                         context)
+    check_sizes(trial, data)
     state = seeding.get_state()
     try:
         model = build_model(trial, data)

@@ -45,11 +45,14 @@ def check_reachable(address: str) -> None:
 
 def shipped_modules(trials) -> list:
     """The local code that workers need: the module (file or package folder) of each data loader
-    (``data.dataset = 'module:function'``) that is not installed in site-packages.  Ray ships them with
-    the job, so a loader beside the experiment works on every node."""
+    (``data.dataset = {python = 'module:function'}``) that is not installed in site-packages.  Ray ships
+    them with the job, so a loader beside the experiment works on every node.  The workers run the loader
+    without asking again: the driver ran it first, with the user's consent (``--allow-code``), and a
+    worker only trains jobs its driver sent."""
     installed = {str(Path(sysconfig.get_paths()[k]).resolve()) for k in ("purelib", "platlib", "stdlib")}
     out = []
-    for dataset in sorted({t["data"]["dataset"] for t in trials if ":" in t["data"]["dataset"]}):
+    loaders = {t["data"]["dataset"]["python"] for t in trials if isinstance(t["data"]["dataset"], dict)}
+    for dataset in sorted(loaders):
         spec = importlib.util.find_spec(dataset.partition(":")[0].split(".")[0])
         if spec is None or spec.origin in (None, "built-in", "frozen"):
             continue

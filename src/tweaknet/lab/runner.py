@@ -14,30 +14,38 @@ from pathlib import Path
 from . import build
 from .display import make_display
 from .engine import Driver, Grid, pending
+from .outputs import check_outputs, run_files
 from .results import Results
-from .spec import Experiment, SpecError, load, loads, trial_hash
-from .store import Store
+from .spec import MAX_TRIALS, Experiment, SpecError, load, loads, trial_hash
+from .store import open_for_run
 
 
-def validate(experiment, overrides=(), check=True) -> list[dict]:
+def validate(experiment, overrides=(), check=True, allow_code=None, max_trials=MAX_TRIALS, dry_run=False) -> list[dict]:
     """The experiment's trials, each with the fingerprint of its data; with ``check``, each distinct
     configuration is built and trained for a few steps first (see ``build.check_trial``), so that a
-    spec that cannot train fails here, before anything is stored."""
-    trials = experiment.trials(overrides)
+    spec that cannot train fails here, before anything is stored.
+
+    ``allow_code``: let data loaders written in Python run (default: ``TWEAKNET_ALLOW_CODE``; see
+    ``build.load_data``); ``max_trials``: the cap on the number of trials (None: none); ``dry_run``:
+    never run a loader, even an allowed one (those trials are checked as far as the spec goes, and get
+    no ``data_fingerprint``)."""
+    trials = experiment.trials(overrides, max_trials)
     seen = set()
     for t in trials:
-        t["data_fingerprint"] = build.load_data(t["data"]).fingerprint
+        if dry_run and build.loader(t["data"]) is not None:
+            continue
+        t["data_fingerprint"] = build.load_data(t["data"], allow_code).fingerprint
         h = trial_hash({**t, "seed": 0})
         if check and h not in seen:
             seen.add(h)
-            build.check_trial(t)
+            build.check_trial(t, allow_code)
     build.clear_cache()  # the workers load their own copy
     return trials
 
 
-def prepare(experiment, out_dir, overrides=(), restart=False, check=True):
+def prepare(experiment, out_dir, overrides=(), restart=False, check=True, allow_code=None):
     """Validate everything, open the store and register the trials; return ``(store, rows)``."""
-    return register(experiment, out_dir, validate(experiment, overrides, check), restart)
+    return register(experiment, out_dir, validate(experiment, overrides, check, allow_code), restart)
 
 
 def register(experiment, out_dir, trials, restart=False):
@@ -45,11 +53,15 @@ def register(experiment, out_dir, trials, restart=False):
     ``(store, rows)``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(out_dir / "runs.sqlite")
-    if restart:
-        store.delete_experiment(experiment.name)
-    store.register_experiment(experiment.name, experiment.source)
-    return store, store.upsert_trials(trials)
+    store = open_for_run(out_dir / "runs.sqlite", restart)
+    try:
+        if restart:
+            store.delete_experiment(experiment.name)
+        store.register_experiment(experiment.name, experiment.source)
+        return store, store.upsert_trials(trials)
+    except BaseException:
+        store.close()
+        raise
 
 
 def as_experiment(experiment) -> Experiment:
@@ -95,7 +107,7 @@ def header(name, rows, todo, backend, store) -> str:
 
 
 def run(experiment, out=None, jobs=None, overrides=(), restart=False, progress="none", stream=None, backend=None,
-        address=None) -> Results:
+        address=None, allow_code=None, max_trials=MAX_TRIALS) -> Results:
     """Validate ``experiment``, register its trials in ``out/runs.sqlite``, train what is not trained yet,
     and return the :class:`Results` of every trial (those stored before included).
 
@@ -106,8 +118,10 @@ def run(experiment, out=None, jobs=None, overrides=(), restart=False, progress="
     ``'auto'``; ``stream``: where the header line and the progress go (default: nowhere with
     ``progress='none'``, else ``sys.stdout``); ``backend``: ``'local'`` (a pool of processes) or
     ``'ray'`` (default: the experiment's ``[run] backend``, else local); ``address``: the Ray cluster's
-    (default: ``[run] address``, else ``RAY_ADDRESS``, else a local Ray instance).  The numbers do not
-    depend on the backend or ``jobs``.
+    (default: ``[run] address``, else ``RAY_ADDRESS``, else a local Ray instance); ``allow_code``: let a
+    data loader written in Python (``dataset = {python = "pkg.mod:load"}``) run, trusted code (default:
+    ``TWEAKNET_ALLOW_CODE=1``; else such a spec raises :class:`SpecError`); ``max_trials``: the cap on
+    the number of trials (default 10,000; None: none).  The numbers do not depend on the backend or ``jobs``.
 
     Raises :class:`SpecError` for an invalid spec and :class:`.engine.BackendError` for a backend that cannot
     run (Ray not installed, a cluster that does not answer), both before anything is stored, and
@@ -124,7 +138,8 @@ def run(experiment, out=None, jobs=None, overrides=(), restart=False, progress="
     out = Path(out) if out is not None else Path("runs") / experiment.name
     log = stream if stream is not None else (None if progress == "none" else sys.stdout)
     kind, address = backend_choice(experiment, backend, address)
-    trials = validate(experiment, overrides)
+    trials = validate(experiment, overrides, allow_code=allow_code, max_trials=max_trials)
+    out = check_outputs(out, run_files(experiment.name))
     runner = open_backend(kind, address, jobs, trials)
     try:
         store, rows = register(experiment, out, trials, restart)

@@ -24,6 +24,8 @@ LAYER_KEYS = ("units", "activation", "kernel_initializer", "bias_initializer", "
 TRAIN_KEYS = ("batch_size", "epochs", "seeds", "shuffle")
 BUILTIN_DATASETS = ("mnist", "synthetic")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+#: A data loader: ``package.module:function`` (Python identifiers).
+LOADER_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
 class SpecError(ValueError):
@@ -149,12 +151,35 @@ def _identifier(kind, value, path, base):
 
 
 # -- the sections -----------------------------------------------------------------------------------
+def _dataset(v, path):
+    """A built-in dataset's name, or a loader marked as code: ``{python = "package.module:function"}``
+    (normalized to ``{'python': ...}``).  Whether the loader may run is decided where it would run
+    (``tweaknet.lab.build.load_data``: ``--allow-code``), never here."""
+    if isinstance(v, dict):
+        check_keys(v, path, ("python",), ("python",))
+        ref = get_string(v, "python", path)
+        if not LOADER_RE.match(ref):
+            raise SpecError(join_path(path, "python"), f"must name a function as 'package.module:function', "
+                                                       f"got {ref!r}")
+        return {"python": ref}
+    if not isinstance(v, str):
+        raise SpecError(path, f"must be a dataset's name or {{ python = \"package.module:function\" }}, got "
+                              f"{type_name(v)} {v!r}")
+    if v in BUILTIN_DATASETS:
+        return v
+    if ":" in v:
+        raise SpecError(path, f"{v!r} names Python code, which an experiment file runs only when it is marked as "
+                              f"code and allowed: write dataset = {{ python = \"{v}\" }} and run with --allow-code "
+                              f"(or TWEAKNET_ALLOW_CODE=1), for code you trust")
+    close = difflib.get_close_matches(v, BUILTIN_DATASETS, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise SpecError(path, f"unknown dataset {v!r}; {hint}use one of {', '.join(BUILTIN_DATASETS)}, or your own "
+                          f"loader as {{ python = \"package.module:function\" }} (run with --allow-code)")
+
+
 def _data(d, path="data"):
     check_keys(d, path, DATA_KEYS)
-    out = {"dataset": get_string(d, "dataset", path, "mnist")}
-    if out["dataset"] not in BUILTIN_DATASETS and ":" not in out["dataset"]:
-        raise SpecError(join_path(path, "dataset"), f"unknown dataset {out['dataset']!r}; use one of "
-                        f"{', '.join(BUILTIN_DATASETS)} or 'package.module:function'")
+    out = {"dataset": _dataset(d.get("dataset", "mnist"), join_path(path, "dataset"))}
     out["standardize"] = get_string(d, "standardize", path, "scalar", ("scalar", "per_feature", "none"))
     out["standardize_epsilon"] = _num(d, "standardize_epsilon", path, 0.0, low=0.0)
     out["train_samples"] = _int(d, "train_samples", path, None, low=1, optional=True)
@@ -232,6 +257,9 @@ def _seeds(d, path):
     if isinstance(v, int) and not isinstance(v, bool):
         if v < 1:
             raise SpecError(join_path(path, "seeds"), f"a number of seeds must be >= 1, got {v}")
+        if v > MAX_SEEDS:
+            raise SpecError(join_path(path, "seeds"), f"at most {MAX_SEEDS:,} seeds, got {v:,} (and a run trains at "
+                                                      f"most --max-trials trials, 10,000 by default)")
         return list(range(1, v + 1))
     if not isinstance(v, list) or not v:
         raise SpecError(join_path(path, "seeds"),
@@ -250,6 +278,8 @@ def _train(d, path="train"):
             "seeds": _seeds(d, path), "shuffle": _bool(d, "shuffle", path, True)}
 
 
+#: A bound on a seed count, so that ``seeds = 10**12`` is refused before a list of that length is made.
+MAX_SEEDS = 10_000_000
 RUN_KEYS = ("backend", "address", "epochs_per_task")
 BACKENDS = ("local", "ray")
 

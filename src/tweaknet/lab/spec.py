@@ -27,6 +27,16 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 __all__ = ["SpecError", "Experiment", "normalize", "load", "loads", "dumps", "trial_hash", "set_path", "parse_value"]
 
 
+#: The default cap on the trials of one run (``--max-trials``): the expansion is linear, but a grid of a
+#: million points is more likely a mistake than a plan.
+MAX_TRIALS = 10_000
+
+
+def too_many(n: int, limit: int, what: str) -> str:
+    return (f"the experiment expands to {n:,} {what}, more than the limit of {limit:,} trials; make the grid or "
+            f"the seeds smaller, or raise the limit with --max-trials N (max_trials=N in Python)")
+
+
 # -- dotted paths -------------------------------------------------------------------------------------
 def split_path(path: str) -> list:
     parts = re.sub(r"\[(\d+)\]", r".\1", path).split(".")
@@ -136,13 +146,23 @@ class Experiment:
             out.append((name, get_string(c, "description", path, ""), sets))
         return out
 
-    def variants(self, overrides=()) -> list[dict]:
-        """Every configuration x grid point, validated and normalized, with ``overrides`` (path, value) applied last."""
+    def count(self) -> int:
+        """How many variants (configurations x grid points) the experiment expands to, without expanding it."""
+        n = max(1, len(self.configurations))
+        for _, _, values in self.grid:
+            n *= len(values)
+        return n
+
+    def variants(self, overrides=(), max_trials: int | None = MAX_TRIALS) -> list[dict]:
+        """Every configuration x grid point, validated and normalized, with ``overrides`` (path, value) applied last.
+        More than ``max_trials`` variants (None: no limit) raise :class:`SpecError` before any is expanded."""
+        if max_trials is not None and self.count() > max_trials:
+            raise SpecError("grid" if self.grid else "configurations", too_many(self.count(), max_trials, "variants"))
         base = {k: v for k, v in self.raw.items()
                 if k not in ("name", "description", "grid", "configurations", *RUN_TABLES)}
         confs = self.configurations or [("default" if not self.grid else "", self.description, {})]
         points = list(itertools.product(*[[(p, lab, v) for v in vals] for p, lab, vals in self.grid]))
-        out = []
+        out, names = [], set()
         for name, description, sets in confs:
             for point in points:
                 raw = copy.deepcopy(base)
@@ -167,15 +187,21 @@ class Experiment:
                                     f"{replaced[0]!r}; to change single keys, quote dotted keys such as "
                                     f"\"{replaced[0]}.KEY\" = ...",)
                     raise
-                if any(o["configuration"] == full for o in out):
+                if full in names:
                     raise SpecError("grid", f"two variants are both named {full!r}; make the grid values distinct")
+                names.add(full)
                 out.append({"experiment": self.name, "configuration": full, "description": description, **spec})
         return out
 
-    def trials(self, overrides=()) -> list[dict]:
-        """One trial spec per variant and seed (``train.seeds`` replaced by ``seed``)."""
+    def trials(self, overrides=(), max_trials: int | None = MAX_TRIALS) -> list[dict]:
+        """One trial spec per variant and seed (``train.seeds`` replaced by ``seed``); more than ``max_trials``
+        (default 10,000; None: no limit) raise :class:`SpecError` naming ``--max-trials``, before any is made."""
+        variants = self.variants(overrides, max_trials)
+        total = sum(len(v["train"]["seeds"]) for v in variants)
+        if max_trials is not None and total > max_trials:
+            raise SpecError("train.seeds", too_many(total, max_trials, "trials"))
         out = []
-        for v in self.variants(overrides):
+        for v in variants:
             for seed in v["train"]["seeds"]:
                 t = copy.deepcopy(v)
                 del t["train"]["seeds"]

@@ -6,53 +6,67 @@ Tables::
     trials(id, experiment, configuration, seed, spec_json, spec_hash, epochs, status, owner, error, ...)
     epochs(trial_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds, finished_at,
            val_loss, val_accuracy, node, host)
-    checkpoints(trial_id, epoch, state, rng_json, created)   the latest state of each trial
+    checkpoints(trial_id, epoch, state, rng_json, created, digest)   the latest state of each trial
     results                                                  view: epochs joined with their trial
 
 ``epoch`` counts completed epochs (1 = after the first).  Epoch rows and the trial's checkpoint
 after the last of them are written in one transaction, so the store never holds one without the
 other.  A checkpoint is ``model.get_state()`` (weights, optimizer slots and step count) as a NumPy
-``.npz`` archive in a BLOB, and ``tweaknet.seeding.get_state()`` as JSON; nothing is pickled.
+``.npz`` archive in a BLOB, and ``tweaknet.seeding.get_state()`` as JSON; nothing is pickled.  Its
+``digest`` (sha256 of the trial's id and spec hash, the epoch, the state and the random state) ties
+it to its trial: a checkpoint that was damaged or copied from another trial, or a trial whose epoch
+rows do not run 1..N up to its checkpoint, is found when the trial is registered again, and that
+trial is trained again from its start (:meth:`Store.upsert_trials` says which, and why).
 ``node`` is where the epoch was trained (the Ray node id; in the local pool the host name), ``host``
-that machine's name.
+that machine's name.  A trial's ``status``: 'pending', 'running', 'done', 'failed', 'interrupted',
+'pruned' (a search stopped it) or 'diverged' (its loss became NaN or infinite: its numbers are not
+an error rate).
 
 One process writes: the driver of a run (:mod:`.engine`); workers send it their epochs.  WAL mode
-and a busy timeout let readers (and a second run into the same folder) work beside it.  Each trial
-has an ``owner`` (the run that claimed it last); a run that lost its trial to a newer run cannot
-commit.  Stores written before a column existed are upgraded in place when opened.
+lets readers work beside it.  Each trial has an ``owner`` (the run that claimed it last); a run that
+lost its trial to a newer run cannot commit.  A second run into the same folder waits until the
+first has finished (:meth:`Store.hold_run`).  A lock held by another program (an ``sqlite3`` shell
+in a transaction) is waited on with a message on stderr, for ``wait`` seconds at most (default 60,
+or ``TWEAKNET_STORE_WAIT``), then :class:`StoreLocked` is raised.
+
+Opening checks the store before anything is written (:class:`StoreDamaged`, with what to do): that
+it is an SQLite file (not a folder, not garbage), that ``PRAGMA quick_check`` passes, that its
+schema version is one this release reads, and that the lab's tables have the lab's columns (not a
+foreign ``trials`` table).
+
+Schema versions and migrations
+------------------------------
+The schema version is SQLite's ``PRAGMA user_version``: 0 for stores written before versions existed
+(tweaknet 0.1.0), else the number of migrations applied.  :data:`MIGRATIONS` is the list of steps;
+step ``i`` (counting from 1) takes a store from version ``i - 1`` to ``i``.  Opening an older store runs
+the missing steps in one transaction (all or nothing, while no other process writes) and sets the
+version; a store of a newer version than :data:`SCHEMA_VERSION` is refused (upgrade tweaknet).  A new
+store is created by running every step from version 0.
+
+To add a column or a table (the machine record of a trial, content-addressed trials, ...): write a
+function ``_vN(conn)`` that makes the change with plain SQL (``ALTER TABLE trials ADD COLUMN machine
+TEXT``, ``CREATE TABLE machines(...)``; fill the new fields of existing rows if they can be derived),
+append it to :data:`MIGRATIONS` (never edit or reorder a released step), add the columns the lab
+now reads to :data:`REQUIRED`, recreate the ``results`` view (:func:`_create_view`) if it should show
+them, and add a test that opens ``tests/lab/data/store-0.1.0.sqlite`` (written by tweaknet 0.1.0)
+and a store of the previous version and finds the new field.  ``SCHEMA_VERSION`` follows.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import sqlite3
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from .spec import trial_hash
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS experiments(
-    name TEXT PRIMARY KEY, source TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS trials(
-    id INTEGER PRIMARY KEY,
-    experiment TEXT NOT NULL, configuration TEXT NOT NULL, seed INTEGER NOT NULL,
-    spec_json TEXT NOT NULL, spec_hash TEXT NOT NULL, epochs INTEGER NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending', owner TEXT, error TEXT,
-    created REAL NOT NULL, updated REAL NOT NULL,
-    UNIQUE(experiment, configuration, seed));
-CREATE TABLE IF NOT EXISTS epochs(
-    trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL,
-    train_loss REAL, train_accuracy REAL, test_loss REAL, test_accuracy REAL,
-    seconds REAL NOT NULL, finished_at REAL NOT NULL,
-    val_loss REAL, val_accuracy REAL, node TEXT, host TEXT,
-    PRIMARY KEY(trial_id, epoch));
-CREATE TABLE IF NOT EXISTS checkpoints(
-    trial_id INTEGER PRIMARY KEY REFERENCES trials(id) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL, state BLOB NOT NULL, rng_json TEXT NOT NULL, created REAL NOT NULL);
-"""
+#: The view of epochs joined with their trial (recreated by migrations that change what it shows).
 VIEW = """
 CREATE VIEW results AS
     SELECT t.experiment, t.configuration, t.seed, e.epoch, e.train_loss, e.train_accuracy, e.test_loss,
@@ -60,15 +74,118 @@ CREATE VIEW results AS
            e.val_loss, e.val_accuracy, 1.0 - e.val_accuracy AS val_error, e.node, e.host, t.status
     FROM epochs e JOIN trials t ON t.id = e.trial_id;
 """
-#: Columns added to ``epochs`` after the first release: added in place to older stores.
-ADDED_COLUMNS = (("val_loss", "REAL"), ("val_accuracy", "REAL"), ("node", "TEXT"), ("host", "TEXT"))
 #: An epoch's metrics; the validation ones are None without ``data.validation_split``, the test ones
 #: None in a search (which never looks at the test set while it trains).
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 
 
+def _create_view(conn) -> None:
+    conn.execute("DROP VIEW IF EXISTS results")
+    conn.execute(VIEW)
+
+
+def _script(conn, sql: str) -> None:
+    """Run several statements inside the open transaction (``executescript`` would commit it first)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _v1(conn) -> None:
+    """The schema of tweaknet 0.1.0: the four tables, the columns added to ``epochs`` during 0.1.0's
+    development (a store of that time gains them), and the view."""
+    _script(conn, """
+    CREATE TABLE IF NOT EXISTS experiments(
+        name TEXT PRIMARY KEY, source TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL);
+    CREATE TABLE IF NOT EXISTS trials(
+        id INTEGER PRIMARY KEY,
+        experiment TEXT NOT NULL, configuration TEXT NOT NULL, seed INTEGER NOT NULL,
+        spec_json TEXT NOT NULL, spec_hash TEXT NOT NULL, epochs INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending', owner TEXT, error TEXT,
+        created REAL NOT NULL, updated REAL NOT NULL,
+        UNIQUE(experiment, configuration, seed));
+    CREATE TABLE IF NOT EXISTS epochs(
+        trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL,
+        train_loss REAL, train_accuracy REAL, test_loss REAL, test_accuracy REAL,
+        seconds REAL NOT NULL, finished_at REAL NOT NULL,
+        val_loss REAL, val_accuracy REAL, node TEXT, host TEXT,
+        PRIMARY KEY(trial_id, epoch));
+    CREATE TABLE IF NOT EXISTS checkpoints(
+        trial_id INTEGER PRIMARY KEY REFERENCES trials(id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL, state BLOB NOT NULL, rng_json TEXT NOT NULL, created REAL NOT NULL);
+    """)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(epochs)")}
+    for name, kind in (("val_loss", "REAL"), ("val_accuracy", "REAL"), ("node", "TEXT"), ("host", "TEXT")):
+        if name not in have:
+            conn.execute(f"ALTER TABLE epochs ADD COLUMN {name} {kind}")
+    _create_view(conn)
+
+
+def _v2(conn) -> None:
+    """Checkpoints tied to their trial (``checkpoints.digest``, computed for the stored ones), and data
+    loaders marked as code: a trial stored with ``data.dataset = 'module:function'`` now says
+    ``{'python': 'module:function'}`` (its spec hash follows), so that it resumes under the new form."""
+    for row in conn.execute("SELECT id, spec_json FROM trials").fetchall():
+        try:
+            t = json.loads(row[1])
+            dataset = t["data"]["dataset"]
+        except (ValueError, TypeError, KeyError):
+            continue  # not a spec this step can read: left as it is (opening reports it when it is used)
+        if isinstance(dataset, str) and ":" in dataset:
+            t["data"]["dataset"] = {"python": dataset}
+            conn.execute("UPDATE trials SET spec_json = ?, spec_hash = ? WHERE id = ?",
+                         (json.dumps(t), trial_hash(t), row[0]))
+    conn.execute("ALTER TABLE checkpoints ADD COLUMN digest TEXT")
+    for tid, h, epoch, state, rng in conn.execute(
+            "SELECT c.trial_id, t.spec_hash, c.epoch, c.state, c.rng_json FROM checkpoints c "
+            "JOIN trials t ON t.id = c.trial_id").fetchall():
+        conn.execute("UPDATE checkpoints SET digest = ? WHERE trial_id = ?",
+                     (checkpoint_digest(tid, h, epoch, state, rng), tid))
+
+
+#: The schema's steps, in order (see the module's docstring): never edit a released one, append.
+MIGRATIONS = (_v1, _v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+#: The columns the lab reads from each of its tables: a table of these names without them is not the lab's.
+REQUIRED = {
+    "experiments": {"name", "source", "created", "updated"},
+    "trials": {"id", "experiment", "configuration", "seed", "spec_json", "spec_hash", "epochs", "status", "owner",
+               "error", "created", "updated"},
+    "epochs": {"trial_id", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
+               "finished_at", "val_loss", "val_accuracy", "node", "host"},
+    "checkpoints": {"trial_id", "epoch", "state", "rng_json", "created", "digest"},
+}
+#: What a table must have had in any released version (checked before a store of version 0 is upgraded).
+REQUIRED_V0 = {"trials": {"id", "experiment", "configuration", "seed", "spec_json", "spec_hash", "epochs"},
+               "epochs": {"trial_id", "epoch", "seconds"}, "checkpoints": {"trial_id", "epoch", "state"},
+               "experiments": {"name", "source"}}
+#: Seconds to wait for a lock held by another program (``TWEAKNET_STORE_WAIT`` overrides it).
+WAIT = 60.0
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def checkpoint_digest(trial_id, spec_hash, epoch, state, rng_json) -> str:
+    """What ties a checkpoint to its trial: sha256 of the trial's id and spec hash, the epoch, the state and
+    the random state."""
+    h = hashlib.sha256(f"{trial_id}:{spec_hash}:{epoch}:".encode())
+    h.update(bytes(state))
+    h.update(str(rng_json).encode())
+    return h.hexdigest()
+
+
 class StoreError(RuntimeError):
-    """The store holds something that conflicts with the request (e.g. a trial with another spec)."""
+    """The store holds something that conflicts with the request (e.g. a trial with another spec), or
+    cannot be used (damaged, locked, read-only); the message names the file and what to do."""
+
+
+class StoreDamaged(StoreError):
+    """The file is not a lab store this release can use: a folder, not SQLite, damaged, foreign tables, a
+    newer schema.  ``tweaknet run --restart`` moves it aside (:func:`move_aside`) and starts a new one."""
+
+
+class StoreLocked(StoreError):
+    """Another program held the store's lock for longer than the wait allowed."""
 
 
 # -- checkpoints as .npz bytes ----------------------------------------------------------------------
@@ -109,35 +226,192 @@ def _diff(a, b, path=""):
         yield f"{path}: {json.dumps(a)} -> {json.dumps(b)}"
 
 
+def _busy(exc) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _notice(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _what_to_do(path) -> str:
+    return (f"rerun with --restart to move it aside (kept as {Path(path).name}.damaged-TIME) and start a new "
+            f"store, or give another --out folder")
+
+
+def move_aside(path) -> Path:
+    """Rename a damaged store (and its ``-wal`` and ``-shm`` files) to ``PATH.damaged-YYYYmmdd-HHMMSS``;
+    return the new path.  Nothing is deleted."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    os.replace(path, target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+    return target
+
+
+def open_for_run(path, restart: bool = False, notice=None) -> "Store":
+    """The store a run writes: opened (created or upgraded), the folder's run lock held (a second run waits
+    for the first, :meth:`Store.hold_run`).  With ``restart``, a damaged store (:class:`StoreDamaged`) is
+    moved aside (:func:`move_aside`, nothing deleted) and a new one started, with a message."""
+    notice = notice or _notice
+    try:
+        store = Store(path, notice=notice)
+    except StoreDamaged as exc:
+        if not restart:
+            raise
+        moved = move_aside(path)
+        notice(f"tweaknet: {str(exc).split(':')[0]}; moved it to {moved} and started a new store")
+        store = Store(path, notice=notice)
+    try:
+        store.hold_run()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
 class Store:
-    """One connection to ``path`` (create the schema if needed)."""
+    """One connection to ``path``: checked, created or upgraded to :data:`SCHEMA_VERSION` (see the module's
+    docstring).  ``wait``: seconds to wait for a lock held by another program (default
+    ``TWEAKNET_STORE_WAIT`` or 60); ``notice``: called with the message shown while waiting (default:
+    print it on stderr).  Raises :class:`StoreDamaged`, :class:`StoreLocked` or :class:`StoreError`."""
 
-    def __init__(self, path, timeout: float = 120.0):
+    def __init__(self, path, wait: float | None = None, notice=None):
         self.path = str(path)
-        self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across process crashes
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self.conn.executescript("BEGIN IMMEDIATE;" + SCHEMA)
+        if wait is None:
+            try:
+                wait = float(os.environ.get("TWEAKNET_STORE_WAIT", WAIT))
+            except ValueError:
+                wait = WAIT
+        self.wait, self.notice = wait, notice or _notice
+        self._run_lock = None
+        self._check_file()
         try:
-            self._upgrade()
-        finally:
-            self.conn.execute("COMMIT")
+            self.conn = sqlite3.connect(self.path, timeout=1.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store ({self.path}): {exc}; check that its folder exists and "
+                             f"is writable") from None
+        try:
+            self.conn.row_factory = sqlite3.Row
+            self._retry(self._open)
+        except BaseException:
+            self.conn.close()
+            raise
 
-    def _upgrade(self):
-        """Add the columns an older store lacks, and (re)create the ``results`` view with them."""
-        have = {r[1] for r in self.conn.execute("PRAGMA table_info(epochs)")}
-        for name, kind in ADDED_COLUMNS:
-            if name not in have:
-                self.conn.execute(f"ALTER TABLE epochs ADD COLUMN {name} {kind}")
-        view = {r[1] for r in self.conn.execute("PRAGMA table_info(results)")}
-        if "host" not in view or "status" not in view:
-            self.conn.execute("DROP VIEW IF EXISTS results")
-            self.conn.execute(VIEW)
+    # -- opening -----------------------------------------------------------------------------------
+    def _check_file(self):
+        path = Path(self.path)
+        if path.is_dir():
+            raise StoreDamaged(f"the store is a folder, not a file ({path}): {_what_to_do(path)}")
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot read the store ({path}): {exc.strerror or exc}; check its permissions") \
+                from None
+        if head and head != SQLITE_MAGIC:
+            raise StoreDamaged(f"the store is not an SQLite database ({path}): {_what_to_do(path)}")
+
+    def _retry(self, step):
+        """Run ``step()``; while another program holds the lock, say so once and retry, up to ``wait`` s."""
+        deadline = None
+        while True:
+            try:
+                return step()
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise self._explain(exc) from None
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.wait
+                    self.notice(f"tweaknet: waiting for the store ({self.path}): another program holds its lock; "
+                                f"waiting up to {self.wait:.0f} s (TWEAKNET_STORE_WAIT)")
+                if now >= deadline:
+                    raise StoreLocked(f"the store is locked by another program ({self.path}): waited "
+                                      f"{self.wait:.0f} s; close the program that holds it (an sqlite3 shell, a "
+                                      f"database browser) and run the same command again") from None
+            except sqlite3.DatabaseError as exc:
+                raise self._explain(exc) from None
+
+    def _explain(self, exc) -> StoreError:
+        text = str(exc)
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            return StoreError(f"cannot write the store ({self.path}): {text}; make the file and its folder "
+                              f"writable, or give another --out folder")
+        if "disk is full" in text or "disk I/O" in text:
+            return StoreError(f"cannot write the store ({self.path}): {text}; free some space and run the "
+                              f"same command again (what was stored is kept)")
+        return StoreDamaged(f"the store is damaged ({self.path}): {text}; {_what_to_do(self.path)}")
+
+    def _open(self):
+        c = self.conn
+        c.execute("PRAGMA busy_timeout = 1000")
+        check = [r[0] for r in c.execute("PRAGMA quick_check")]
+        if check != ["ok"]:
+            raise StoreDamaged(f"the store is damaged ({self.path}): {'; '.join(check[:3])}; "
+                               f"{_what_to_do(self.path)}")
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        self._check_version(version)
+        if c.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            c.execute("PRAGMA journal_mode = WAL")
+        c.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across process crashes
+        c.execute("PRAGMA foreign_keys = ON")
+        if version < SCHEMA_VERSION:
+            self._migrate()
+        self._check_tables(REQUIRED)
+
+    def _check_version(self, version):
+        if version > SCHEMA_VERSION:
+            raise StoreDamaged(f"the store was written by a newer tweaknet (schema version {version}; this one "
+                               f"reads up to {SCHEMA_VERSION}) ({self.path}): upgrade tweaknet, or give another "
+                               f"--out folder")
+
+    def _tables(self) -> dict:
+        names = [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {n: {r[1] for r in self.conn.execute(f'PRAGMA table_info("{n}")')} for n in names}
+
+    def _check_tables(self, required):
+        tables = self._tables()
+        for name, columns in required.items():
+            if name in tables and not columns <= tables[name]:
+                missing = ", ".join(sorted(columns - tables[name]))
+                raise StoreDamaged(f"the store holds a table {name!r} that tweaknet did not write (no column "
+                                   f"{missing}) ({self.path}): {_what_to_do(self.path)}")
+        return tables
+
+    def _migrate(self):
+        """Run the missing :data:`MIGRATIONS` in one transaction and set the schema version."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            version = c.execute("PRAGMA user_version").fetchone()[0]  # another process may have upgraded it
+            self._check_version(version)
+            if version == 0:
+                tables = self._check_tables(REQUIRED_V0)
+                if tables and not set(tables) & set(REQUIRED):
+                    raise StoreDamaged(f"the file is an SQLite database but not a lab store (tables "
+                                       f"{', '.join(sorted(tables))}) ({self.path}): {_what_to_do(self.path)}")
+            for step in MIGRATIONS[version:]:
+                step(c)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
 
     def close(self):
+        self.release_run()
         self.conn.close()
 
     def __enter__(self):
@@ -151,11 +425,54 @@ class Store:
 
         class _Tx:
             def __enter__(self):
-                store.conn.execute("BEGIN IMMEDIATE")
+                store._retry(lambda: store.conn.execute("BEGIN IMMEDIATE"))
 
             def __exit__(self, kind, *rest):
-                store.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+                if kind is None:
+                    store._retry(lambda: store.conn.execute("COMMIT"))
+                else:
+                    store.conn.execute("ROLLBACK")
         return _Tx()
+
+    # -- one run at a time -------------------------------------------------------------------------
+    def hold_run(self, wait_notice=None) -> None:
+        """Take the folder's run lock (``runs.sqlite.run-lock``, an advisory ``flock`` the system releases
+        when the process ends, even by ``kill -9``): a second run into the same folder waits here, with a
+        message, until the first has finished, then finds its trials complete and trains only what is
+        left.  Where ``fcntl`` does not exist (Windows) this does nothing."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return
+        lock_path = f"{self.path}.run-lock"
+        try:
+            fh = open(lock_path, "a+")
+        except OSError as exc:
+            raise StoreError(f"cannot create the run lock ({lock_path}): {exc.strerror or exc}; make the folder "
+                             f"writable") from None
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            (wait_notice or self.notice)(
+                f"tweaknet: another run ({holder}) is training into {Path(self.path).parent}; waiting for it to "
+                f"finish (Ctrl-C to stop waiting; nothing is trained twice)")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            except BaseException:
+                fh.close()
+                raise
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._run_lock = fh
+
+    def release_run(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.close()  # closing the file releases the flock
+            self._run_lock = None
 
     # -- experiments and trials -------------------------------------------------------------------
     def register_experiment(self, name: str, source: str) -> None:
@@ -192,7 +509,13 @@ class Store:
                     tid = cur.lastrowid
                 else:
                     if row["spec_hash"] != h:
-                        old = json.loads(row["spec_json"])
+                        try:
+                            old = json.loads(row["spec_json"])
+                            old["train"]
+                        except (ValueError, TypeError, KeyError):
+                            raise StoreDamaged(
+                                f"the stored spec of trial {key[0]}/{key[1]}/seed {key[2]} is damaged (not the "
+                                f"JSON of a trial) ({self.path}): {_what_to_do(self.path)}") from None
                         old["train"].pop("epochs", None)
                         new = json.loads(json.dumps(t))
                         new["train"].pop("epochs", None)
@@ -205,10 +528,33 @@ class Store:
                     tid = row["id"]
                     self.conn.execute("UPDATE trials SET spec_json = ?, epochs = ?, updated = ? WHERE id = ?",
                                       (json.dumps(t), t["train"]["epochs"], now, tid))
-                done = self.conn.execute("SELECT COALESCE(MAX(epoch), 0) FROM checkpoints WHERE trial_id = ?",
-                                         (tid,)).fetchone()[0]
-                out.append({"id": tid, "trial": t, "done": done})
+                done, problem = self._resume_point(tid, h)
+                if problem:
+                    self.conn.execute("DELETE FROM epochs WHERE trial_id = ?", (tid,))
+                    self.conn.execute("DELETE FROM checkpoints WHERE trial_id = ?", (tid,))
+                    self.conn.execute("UPDATE trials SET status = 'pending', error = NULL WHERE id = ?", (tid,))
+                    done = 0
+                status = self.conn.execute("SELECT status FROM trials WHERE id = ?", (tid,)).fetchone()[0]
+                if done >= t["train"]["epochs"] and status not in ("done", "diverged", "pruned"):
+                    status = "done"  # complete, whatever an interrupted run wrote (stores of 0.1.0)
+                    self.conn.execute("UPDATE trials SET status = 'done', error = NULL WHERE id = ?", (tid,))
+                out.append({"id": tid, "trial": t, "done": done, "status": status, "reset": problem})
         return out
+
+    def _resume_point(self, tid: int, spec_hash: str):
+        """``(epochs stored, None)``, or ``(0, why)`` when the trial's checkpoint or epoch rows cannot be trusted:
+        a checkpoint not tied to this trial (copied, damaged), epoch rows that do not run 1..N up to it."""
+        ck = self.conn.execute("SELECT epoch, state, rng_json, digest FROM checkpoints WHERE trial_id = ?",
+                               (tid,)).fetchone()
+        rows = [r[0] for r in self.conn.execute("SELECT epoch FROM epochs WHERE trial_id = ? ORDER BY epoch", (tid,))]
+        if ck is None:
+            return 0, (f"{len(rows)} epoch row(s) but no checkpoint" if rows else None)
+        if ck["digest"] != checkpoint_digest(tid, spec_hash, ck["epoch"], ck["state"], ck["rng_json"]):
+            return 0, f"its checkpoint after epoch {ck['epoch']} is damaged or belongs to another trial"
+        missing = sorted(set(range(1, ck["epoch"] + 1)) - set(rows))
+        if missing:
+            return 0, f"epoch row(s) {', '.join(map(str, missing[:5]))} of {ck['epoch']} are missing"
+        return ck["epoch"], None
 
     def claim(self, trial_id: int, owner: str) -> None:
         with self.transaction():
@@ -216,9 +562,13 @@ class Store:
                               "WHERE id = ?", (owner, time.time(), trial_id))
 
     def finish(self, trial_id: int, owner: str, status: str = "done", error: str | None = None) -> None:
+        """Set the trial's status (if ``owner`` still owns it).  'interrupted' is set only on a trial with
+        fewer epochs stored than it asks for: a complete trial stays complete."""
+        unfinished = (" AND (SELECT COALESCE(MAX(epoch), 0) FROM checkpoints WHERE trial_id = trials.id) < epochs"
+                      if status == "interrupted" else "")
         with self.transaction():
-            self.conn.execute("UPDATE trials SET status = ?, error = ?, updated = ? WHERE id = ? AND owner = ?",
-                              (status, error, time.time(), trial_id, owner))
+            self.conn.execute("UPDATE trials SET status = ?, error = ?, updated = ? WHERE id = ? AND owner = ?"
+                              + unfinished, (status, error, time.time(), trial_id, owner))
 
     # -- epochs and checkpoints ----------------------------------------------------------------------
     def commit(self, owner: str, batch) -> set:
@@ -229,7 +579,7 @@ class Store:
         lost, now = set(), time.time()
         with self.transaction():
             for trial_id, res in batch:
-                row = self.conn.execute("SELECT owner FROM trials WHERE id = ?", (trial_id,)).fetchone()
+                row = self.conn.execute("SELECT owner, spec_hash FROM trials WHERE id = ?", (trial_id,)).fetchone()
                 if row is None or row["owner"] != owner:
                     lost.add(trial_id)
                     continue
@@ -240,10 +590,12 @@ class Store:
                         "host) VALUES (" + ", ".join("?" * (len(METRICS) + 6)) + ")",
                         (trial_id, e["epoch"], *(_real(m.get(k)) for k in METRICS), float(e["seconds"]), now,
                          res.get("node"), res.get("host")))
-                self.conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?) ON CONFLICT(trial_id) DO UPDATE "
-                                  "SET epoch = excluded.epoch, state = excluded.state, rng_json = excluded.rng_json, "
-                                  "created = excluded.created",
-                                  (trial_id, res["epochs"][-1]["epoch"], res["state"], json.dumps(res["rng"]), now))
+                epoch, rng = res["epochs"][-1]["epoch"], json.dumps(res["rng"])
+                digest = checkpoint_digest(trial_id, row["spec_hash"], epoch, res["state"], rng)
+                self.conn.execute("INSERT INTO checkpoints(trial_id, epoch, state, rng_json, created, digest) VALUES "
+                                  "(?, ?, ?, ?, ?, ?) ON CONFLICT(trial_id) DO UPDATE SET epoch = excluded.epoch, "
+                                  "state = excluded.state, rng_json = excluded.rng_json, created = excluded.created, "
+                                  "digest = excluded.digest", (trial_id, epoch, res["state"], rng, now, digest))
                 self.conn.execute("UPDATE trials SET updated = ? WHERE id = ?", (now, trial_id))
         return lost
 

@@ -41,8 +41,9 @@ from .display import make_display
 from .engine import BackendError, Driver
 from .runner import as_experiment, backend_choice, open_backend, validate
 from .schema import SpecError, check_keys, get_string, join_path, type_name
-from .spec import point_label, short_labels, split_path
-from .store import Store, StoreError
+from .outputs import check_outputs, search_files
+from .spec import MAX_TRIALS, point_label, short_labels, split_path
+from .store import StoreError, open_for_run
 
 SEARCH_KEYS = ("trials", "sampler", "seed", "startup_trials", "metric", "direction", "pruner", "warmup_epochs",
                "test_best", "space")
@@ -322,10 +323,11 @@ def _optuna():
 
 
 def search(experiment, out=None, jobs=None, overrides=(), restart=False, progress="none", stream=None, backend=None,
-           address=None, trials=None):
+           address=None, trials=None, allow_code=None, max_trials=MAX_TRIALS):
     """Run the experiment's ``[search]``: a study per configuration x grid point, ``trials`` trials each
     (default: ``search.trials``), in the local pool or on Ray (``backend``, ``address``: as in
-    :func:`tweaknet.lab.run`); return the :class:`.search_report.SearchResults`.
+    :func:`tweaknet.lab.run`; ``allow_code``, ``max_trials`` too); return the
+    :class:`.search_report.SearchResults`.
 
     Raises :class:`SpecError` (a bad ``[search]`` table or spec), :class:`BackendError` (Optuna or Ray
     missing, a cluster that does not answer), both before anything is written, and ``StoreError``.
@@ -353,13 +355,13 @@ def search(experiment, out=None, jobs=None, overrides=(), restart=False, progres
                                                      "test set while it runs", f"configuration {v['configuration']!r}")
     optuna = _optuna()
     kind, address = backend_choice(experiment, backend, address)
-    base = validate(experiment, overrides)
-    out = Path(out) if out is not None else Path("runs") / experiment.name
+    base = validate(experiment, overrides, allow_code=allow_code, max_trials=max_trials)
+    out = check_outputs(out if out is not None else Path("runs") / experiment.name, search_files(experiment.name))
     log = stream if stream is not None else (None if progress == "none" else sys.stdout)
     runner = open_backend(kind, address, jobs, base)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        store = Store(out / "runs.sqlite")
+        store = open_for_run(out / "runs.sqlite", restart)
         try:
             if restart:
                 store.delete_experiment(experiment.name)

@@ -6,7 +6,9 @@ epochs' metrics and the checkpoint after the last of them; it touches no file an
 worker needs no shared file system, and a job lost with its process or node is simply submitted
 again.  A trial seeds once, builds its model; each later job rebuilds the model from the spec, loads
 the checkpoint (model state and the global random state) and continues, so a trial trained in
-pieces, anywhere, ends with exactly the numbers of one trained in one go.
+pieces, anywhere, ends with exactly the numbers of one trained in one go.  A worker runs a data loader
+written in Python (``dataset = {python = ...}``) without asking: only a driver sends it jobs, and the
+driver ran that loader first, with the user's consent (``--allow-code``).
 
 An epoch runs ``fit(epochs=e + 1, initial_epoch=e)`` on the training samples, then evaluates the
 validation split (``data.validation_split``) and, unless the job says otherwise, the test set.
@@ -67,7 +69,7 @@ def train_epochs(job: dict) -> dict:
     trial, ck = job["trial"], job.get("checkpoint")
     node, host = where()
     try:
-        data = build.load_data(trial["data"])
+        data = build.load_data(trial["data"], allow_code=True)
         if trial.get("data_fingerprint", data.fingerprint) != data.fingerprint:
             raise ValueError(f"this worker reads other data (fingerprint {data.fingerprint}) than the run was "
                              f"registered with ({trial['data_fingerprint']}): did TWEAKNET_DATA change?")
@@ -101,7 +103,7 @@ def train_epochs(job: dict) -> dict:
 def evaluate_test(trial: dict, state: bytes) -> tuple[float, float]:
     """``(test_loss, test_accuracy)`` of a trial's model restored from a packed checkpoint (the global
     random state is left as it was)."""
-    data = build.load_data(trial["data"])
+    data = build.load_data(trial["data"], allow_code=True)
     saved = seeding.get_state()
     try:
         model = build.build_model(trial, data)
