@@ -125,10 +125,9 @@ def _loss_config(loss):
 def keras_config(model, path) -> dict:
     """``model`` as Keras 3's ``config.json``."""
     dtype = model.layers[0].dtype
+    batch_shape = [None, *model.input_shape[1:]]
     input_layer = _keras_object("keras.layers", "InputLayer", {
-        "batch_shape": [None, *model._input_shape], "dtype": str(dtype), "sparse": False,
-        "name": "input_layer"})
-    batch_shape = [None, *model._input_shape]
+        "batch_shape": batch_shape, "dtype": str(dtype), "sparse": False, "name": "input_layer"})
     config = _keras_object("keras", "Sequential", {
         "name": model.name, "trainable": True, "dtype": _policy(dtype),
         "layers": [input_layer, *(_layer_config(layer, path) for layer in model.layers)],
