@@ -11,6 +11,8 @@ Forward caches what backward needs (inputs, outputs); backward never recomputes 
 """
 from __future__ import annotations
 
+import contextvars
+import copy
 import difflib
 import inspect
 import itertools
@@ -24,6 +26,27 @@ from ..initializers import get as get_initializer
 from ..registry import snake_case
 
 _NAME_COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
+#: True inside :func:`planned_weights`: ``add_weight`` then allocates nothing (a zero-strided array).
+_PLANNING = contextvars.ContextVar("tweaknet_planning_weights", default=False)
+
+
+def planned_weights(layer, input_shape: tuple):
+    """The weights ``layer`` would create for inputs of ``input_shape``, without allocating them:
+    ``([(name, shape, dtype, trainable), ...], output_shape)``.
+
+    The layer itself is left as it was (a shallow copy is built, its weights zero-strided views of one element),
+    so a reader can check a file's arrays against the architecture before building anything: a
+    600-byte file declaring ``Dense(100000)`` on 100,000 inputs must not cost 74 GiB to refuse."""
+    plan = copy.copy(layer)  # its own attribute dict; the containers build fills are fresh
+    plan.params, plan.grads, plan.buffers, plan._weight_order = {}, {}, {}, []
+    token = _PLANNING.set(True)
+    try:
+        plan.build(tuple(input_shape))
+    finally:
+        _PLANNING.reset(token)
+    weights = [(n, tuple(plan._weight_dict(n)[n].shape), plan._weight_dict(n)[n].dtype,
+                plan.trainable and n in plan.params) for n in plan._weight_order]
+    return weights, tuple(plan.output_shape)
 
 
 def clear_session() -> None:
@@ -70,10 +93,13 @@ class Layer:
     # -- construction -------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer, trainable=True) -> np.ndarray:
         """Create a weight; trainable ones get a zero gradient array of the same shape."""
-        value = get_initializer(initializer)(tuple(shape), dtype=self.dtype)
+        if _PLANNING.get():  # planned_weights: the shape only, one element of memory
+            value = np.lib.stride_tricks.as_strided(np.zeros(1, self.dtype), tuple(shape), (0,) * len(shape))
+        else:
+            value = get_initializer(initializer)(tuple(shape), dtype=self.dtype)
         (self.params if trainable else self.buffers)[name] = value
         if trainable:
-            self.grads[name] = np.zeros_like(value)
+            self.grads[name] = value if _PLANNING.get() else np.zeros_like(value)
         self._weight_order.append(name)
         return value
 

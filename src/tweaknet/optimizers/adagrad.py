@@ -39,6 +39,7 @@ class Adagrad(Optimizer):
 
     rule, scalars = staticmethod(adagrad_rule), staticmethod(adagrad_scalars)
     rule_slots = ("accumulator",)
+    nonnegative_slots = ("accumulator",)
 
     def slot_initial_values(self):
         return {"accumulator": self.initial_accumulator_value}

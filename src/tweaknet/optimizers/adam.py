@@ -52,6 +52,7 @@ class Adam(Optimizer):
 
     rule, scalars = staticmethod(adam_rule), staticmethod(adam_scalars)
     rule_slots = ("m", "v", "v_hat")
+    nonnegative_slots = ("v", "v_hat")
 
     def slot_initial_values(self):
         slots = {"m": 0.0, "v": 0.0}

@@ -173,13 +173,36 @@ class Optimizer:
         """Slots and step counter (and running scalars), for checkpoints and exact resume."""
         return {"iterations": self.iterations, **{k: v.copy() for k, v in self._state.items()}}
 
+    #: Slots that hold running means or sums of squared gradients: a negative entry is impossible.
+    nonnegative_slots: tuple = ()
+
     def set_state(self, state: dict) -> None:
-        """Restore what ``get_state`` returned (the optimizer must be built for the same layout)."""
+        """Restore what ``get_state`` returned (the optimizer must be built for the same layout).
+
+        A state no training can produce is refused with a ValueError naming the field, before anything
+        is changed: a step count that is not a non-negative integer (it enters the bias corrections as
+        an exponent), a slot of the wrong shape, non-finite slot values, or a negative entry in a slot
+        of squared gradients (``nonnegative_slots``)."""
+        iterations = state.get("iterations")
+        try:
+            count = np.asarray(iterations)
+        except OverflowError:
+            count = np.asarray(None)
+        if count.ndim != 0 or not np.issubdtype(count.dtype, np.integer) or count < 0:
+            raise ValueError(f"the step count 'iterations' must be a non-negative integer, got {iterations!r}")
         for k, v in self._state.items():
-            if state[k].shape != v.shape:
-                raise ValueError(f"Optimizer slot {k!r} has shape {state[k].shape}, expected {v.shape}.")
+            if k not in state:
+                raise ValueError(f"slot {k!r} is missing")
+            value = np.asarray(state[k])
+            if value.shape != v.shape:
+                raise ValueError(f"Optimizer slot {k!r} has shape {value.shape}, expected {v.shape}.")
+            if not np.issubdtype(value.dtype, np.floating) or not np.all(np.isfinite(value)):
+                raise ValueError(f"slot {k!r} holds non-finite or non-float values")
+            if k in self.nonnegative_slots and np.any(value < 0):
+                raise ValueError(f"slot {k!r} (of squared gradients) holds negative values")
+        for k, v in self._state.items():
             v[...] = state[k]
-        self.iterations = int(state["iterations"])
+        self.iterations = int(iterations)
 
     # -- one step ----------------------------------------------------------------------------
     def clip(self, g: np.ndarray) -> None:

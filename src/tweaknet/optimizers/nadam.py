@@ -53,6 +53,7 @@ class Nadam(Optimizer):
     slots = {"m": 0.0, "v": 0.0}
     rule, scalars = staticmethod(nadam_rule), staticmethod(nadam_scalars)
     rule_slots = ("m", "v")
+    nonnegative_slots = ("v",)
     scalar_state = (1.0,)
 
     def constants(self):
@@ -71,8 +72,12 @@ class Nadam(Optimizer):
         return super().get_state() | {"u_product": self.u_product}
 
     def set_state(self, state):
+        u = np.asarray(state.get("u_product"))
+        if u.ndim != 0 or not np.issubdtype(u.dtype, np.floating) or not 0 < u <= 1:
+            raise ValueError(f"the momentum schedule's product 'u_product' must lie in (0, 1], "
+                             f"got {state.get('u_product')!r}")
         super().set_state(state)
-        self.u_product = float(state["u_product"])
+        self.u_product = float(u)
 
     def get_config(self):
         return super().get_config() | {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -53,6 +53,7 @@ class RMSprop(Optimizer):
 
     rule, scalars = staticmethod(rmsprop_rule), staticmethod(rmsprop_scalars)
     rule_slots = ("velocity", "average_gradient", "momentum")
+    nonnegative_slots = ("velocity",)
 
     def slot_initial_values(self):
         slots = {"velocity": 0.0}

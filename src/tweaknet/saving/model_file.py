@@ -6,15 +6,16 @@ from __future__ import annotations
 import errno
 import io
 import json
-import os
+import math
 import zipfile
 import zlib
 
 import numpy as np
 
 from .. import registry, seeding
-from .arrays import pack_arrays, safetensors
-from .atomic import atomic_write
+from ..layers.base import planned_weights
+from .arrays import ArraysError, non_finite, pack_arrays, read_data, read_header, read_json
+from .atomic import atomic_write, check_path
 
 #: 2: state.json records ``optimizer_saved`` and the seeded layers' generator states (``layer_rng``).
 #: Files of format 1 still load (their optimizer entry was optional).
@@ -64,32 +65,55 @@ def save_model(model, path) -> None:
 
 _ENTRIES = ("config.json", "model.safetensors", "state.json", "optimizer.safetensors")
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError)
+#: Weights that hold a variance: negative values are impossible (the square root of one is taken).
+_VARIANCES = ("moving_variance", "variance")
 
 
-def _read_entry(z, path, name) -> bytes:
-    try:
-        return z.read(name)
-    except _DAMAGED as exc:
-        raise ValueError(f"{path}: damaged file, cannot read its {name} entry ({exc}).") from None
+class _Entry:
+    """A zip entry read in bounded steps: ``read(n)`` never returns more than asked, whatever the entry
+    declares, and turns a damaged stream into a ValueError naming the file and the entry."""
+
+    def __init__(self, z, path, name):
+        self.path, self.name = path, name
+        try:
+            self.stream = z.open(name)
+        except _DAMAGED as exc:
+            raise ValueError(f"{path}: damaged file, cannot read its {name} entry ({exc}).") from None
+
+    def read(self, n: int) -> bytes:
+        try:
+            return self.stream.read(n)
+        except _DAMAGED as exc:
+            raise ValueError(f"{self.path}: damaged file, cannot read its {self.name} entry ({exc}).") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stream.close()
 
 
 def _json_entry(z, path, name) -> dict:
-    try:
-        value = json.loads(_read_entry(z, path, name))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: damaged file, {name} is not valid JSON ({exc}).") from None
+    with _Entry(z, path, name) as entry:
+        try:
+            value = read_json(entry.read)
+        except ArraysError as exc:
+            raise ValueError(f"{path}: damaged file, {name} is {exc}.") from None
     if not isinstance(value, dict):
         raise ValueError(f"{path}: damaged file, {name} holds a {type(value).__name__}, not a JSON object.")
     return value
 
 
-def _arrays_entry(z, path, name) -> dict:
-    _, load = safetensors()
-    data = _read_entry(z, path, name)
-    try:
-        return load(data)
-    except Exception as exc:  # safetensors raises its own error types on corrupt data
-        raise ValueError(f"{path}: damaged file, {name} is not readable safetensors ({exc}).") from None
+def _arrays_entry(z, path, name, check) -> dict:
+    """The arrays of a safetensors entry; ``check(entries)`` compares the declared shapes with the
+    architecture before a byte of data is read."""
+    with _Entry(z, path, name) as entry:
+        try:
+            entries, size = read_header(entry.read)
+            check(entries)
+            return read_data(entry.read, entries, size)
+        except ArraysError as exc:
+            raise ValueError(f"{path}: damaged file, {name} {exc}.") from None
 
 
 def _check_version(path, config) -> int:
@@ -105,20 +129,30 @@ def _check_version(path, config) -> int:
     return version
 
 
+def _open_archive(path):
+    path = check_path(path, "model file")
+    try:
+        return zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "No such tweaknet model file", path) from None
+    except IsADirectoryError:
+        raise IsADirectoryError(errno.EISDIR, "A folder, not a tweaknet model file", path) from None
+    except PermissionError as exc:
+        raise PermissionError(errno.EACCES, f"Cannot read the tweaknet model file ({exc.strerror})", path) from None
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, NotImplementedError) as exc:
+        raise ValueError(f"{path}: damaged or not a tweaknet model file ({exc}).") from None
+
+
 def _read_model_file(path):
     """Open the archive; check the format version first (a newer file may have another layout), then
-    the entries.  Returns ``(version, config, state, weights, optimizer_arrays or None)``."""
-    try:
-        z = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise FileNotFoundError(errno.ENOENT, "No such tweaknet model file", os.fspath(path)) from None
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise ValueError(f"{path}: damaged or not a tweaknet model file ({exc}).") from None
+    the entries, then the architecture against the arrays' headers, and only then read the arrays.
+    Returns ``(version, config, state, layers, weights, optimizer_arrays or None)``."""
+    z = _open_archive(path)
     with z:
         names = set(z.namelist())
         if "config.json" not in names:
             raise ValueError(f"{path}: damaged or not a tweaknet model file (no config.json; the archive holds "
-                             f"{', '.join(sorted(names)) or 'nothing'}).")
+                             f"{', '.join(sorted(names))[:500] or 'nothing'}).")
         config = _json_entry(z, path, "config.json")
         version = _check_version(path, config)
         missing = {"model.safetensors", "state.json"} - names
@@ -149,34 +183,85 @@ def _read_model_file(path):
             raise ValueError(f"{path}: damaged file, optimizer state without its step counter or compile settings.")
         unexpected = names - set(_ENTRIES)
         if unexpected:
-            raise ValueError(f"{path}: damaged file, unexpected entries {', '.join(sorted(unexpected))}.")
-        weights = _arrays_entry(z, path, "model.safetensors")
-        opt_arrays = _arrays_entry(z, path, "optimizer.safetensors") if saved else None
-    return version, config, state, weights, opt_arrays
+            raise ValueError(f"{path}: damaged file, unexpected entries {', '.join(sorted(unexpected))[:500]}.")
+        layers, plan = _plan(path, config)
+        weights = _arrays_entry(z, path, "model.safetensors", lambda entries: _check_weights(path, plan, entries))
+        _check_weight_values(path, plan, weights)
+        size = sum(math.prod(shape) for _, _, shape, trainable in plan if trainable)
+        opt_arrays = (_arrays_entry(z, path, "optimizer.safetensors", lambda e: _check_slots(path, size, e))
+                      if saved else None)
+    return version, config, state, layers, weights, opt_arrays
 
 
-def _rebuild(path, config):
-    """The Sequential model described by ``config['model']``, with clear errors for a bad config."""
+def _plan(path, config):
+    """The layers described by ``config['model']`` (constructed, not built) and the weights they will
+    create, ``[(key, 'layer/weight', shape, trainable)]`` in file order, found without allocating them."""
     cfg = config.get("model")
     if not isinstance(cfg, dict):
         raise ValueError(f"{path}: config.json has no 'model' (the architecture); the file is damaged.")
     layer_cfgs = cfg.get("layers")
-    if not isinstance(layer_cfgs, list):
-        raise ValueError(f"{path}: config.json 'model.layers' must be a list of layers, got {layer_cfgs!r}.")
-    layers = []
+    if not isinstance(layer_cfgs, list) or not layer_cfgs:
+        raise ValueError(f"{path}: config.json 'model.layers' must be a list of layers (at least one), "
+                         f"got {str(layer_cfgs)[:200]}.")
+    shape = cfg.get("input_shape")
+    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool)
+                                                           and d > 0 for d in shape):
+        raise ValueError(f"{path}: config.json 'model.input_shape' must be a list of positive integers (a saved "
+                         f"model is built), got {str(shape)[:200]}; the file is damaged.")
+    layers, plan, shape = [], [], tuple(shape)
     for i, lc in enumerate(layer_cfgs):
         if not isinstance(lc, dict) or not isinstance(lc.get("class_name"), str) \
                 or not isinstance(lc.get("config", {}), dict):
             raise ValueError(f"{path}: config.json layer {i} must be {{'class_name': ..., 'config': {{...}}}}, "
-                             f"got {lc!r}.")
+                             f"got {str(lc)[:200]}.")
         try:
-            layers.append(registry.lookup("layer", lc["class_name"])(**_restore(lc.get("config", {}))))
-        except (TypeError, ValueError, KeyError) as exc:
+            layer = registry.lookup("layer", lc["class_name"])(**_restore(lc.get("config", {})))
+            weights, shape = planned_weights(layer, shape)
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise ValueError(f"{path}: config.json layer {i} ({lc['class_name']}) cannot be rebuilt: {exc}") from None
+        layers.append(layer)
+        plan += [(f"{len(plan) + k:04d}", f"{layer.name}/{name}", shape_, trainable)
+                 for k, (name, shape_, _, trainable) in enumerate(weights)]
+    return layers, plan
+
+
+def _check_weights(path, plan, entries) -> None:
+    """The file's arrays must be the architecture's, one for one, before any is read or allocated."""
+    if list(entries) != [key for key, *_ in plan]:
+        raise ValueError(f"{path}: the weights do not fit the architecture: config.json describes {len(plan)} "
+                         f"weight arrays, model.safetensors holds {len(entries)}; the file is damaged.")
+    for key, name, shape, _ in plan:
+        if entries[key][1] != shape:
+            raise ValueError(f"{path}: the weights do not fit the architecture: model.safetensors entry {key} "
+                             f"({name}) has shape {entries[key][1]}, config.json implies {shape}; the file is "
+                             f"damaged.")
+
+
+def _check_weight_values(path, plan, weights) -> None:
+    for key, name, _, _ in plan:
+        bad = non_finite(weights[key])
+        if bad:
+            raise ValueError(f"{path}: model.safetensors entry {key} ({name}) holds {bad} non-finite value(s) "
+                             f"(NaN or infinity): the model diverged before it was saved, or the file is damaged; "
+                             f"refused rather than loaded silently.")
+        if name.rsplit("/", 1)[-1] in _VARIANCES and np.any(weights[key] < 0):
+            raise ValueError(f"{path}: model.safetensors entry {key} ({name}) holds negative variances, which no "
+                             f"training produces; the file is damaged.")
+
+
+def _check_slots(path, size, entries) -> None:
+    for name, (_, shape, _, _) in entries.items():
+        if shape != (size,):
+            raise ValueError(f"{path}: the optimizer state does not fit the model: optimizer.safetensors slot "
+                             f"{name!r} has shape {shape}, the model's {size} trainable parameters need ({size},).")
+
+
+def _rebuild(path, config, layers):
+    """The Sequential model of ``layers``, built once for the saved input shape."""
+    cfg = config["model"]
     try:
         model = registry.lookup("model", "Sequential")(layers, name=cfg.get("name"))
-        if cfg.get("input_shape"):
-            model.build((None, *cfg["input_shape"]))
+        model.build((None, *cfg["input_shape"]))
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"{path}: the model in config.json cannot be rebuilt: {exc}") from None
     return model
@@ -190,14 +275,22 @@ def _compile(path, model, c, opt_arrays, opt_state):
             opt_cfg["learning_rate"] = registry.lookup("schedule", lr["class_name"])(**lr["config"])
         optimizer = registry.lookup("optimizer", c["optimizer"]["class_name"])(**opt_cfg)
         loss = registry.lookup("loss", c["loss"]["class_name"])(**c["loss"]["config"])
-        model.compile(optimizer=optimizer, loss=loss, metrics=c["metrics"])
+        metrics = c["metrics"]
+        if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+            raise ValueError(f"'metrics' must be a list of metric names, got {str(metrics)[:200]}")
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ValueError(f"{path}: the compile settings in config.json cannot be rebuilt: {exc}") from None
     if opt_arrays is not None:
+        expected = {k for k, v in model.optimizer.get_state().items() if isinstance(v, np.ndarray)}
+        if set(opt_arrays) != expected:
+            raise ValueError(f"{path}: the optimizer state does not fit the optimizer: optimizer.safetensors holds "
+                             f"slots {sorted(opt_arrays)}, {type(model.optimizer).__name__} keeps {sorted(expected)}.")
         try:
             model.optimizer.set_state({**opt_arrays, **opt_state})
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise ValueError(f"{path}: the optimizer state does not fit the model: {exc}") from None
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+            raise ValueError(f"{path}: impossible optimizer state (state.json / optimizer.safetensors): {exc}; "
+                             f"the file is damaged.") from None
 
 
 def load_model(path, compile=True, restore_random_state=True):
@@ -205,12 +298,15 @@ def load_model(path, compile=True, restore_random_state=True):
     is set to the saved one (needed for a bit-exact continuation of shuffled training).  Seeded layers
     (``Dropout(seed=...)``) always get their own generator's saved state back, as part of the model.
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and the problem
-    for a damaged one, one from a newer format version, or weights that do not fit the architecture."""
-    version, config, state, weights, opt_arrays = _read_model_file(path)
-    model = _rebuild(path, config)
+    Raises ``TypeError`` for a path that is not a file name, ``FileNotFoundError`` for a missing file
+    and ``ValueError`` naming the file and the problem for a damaged one, one from a newer format
+    version, weights that do not fit the architecture (checked before anything is allocated),
+    non-finite weights, negative variances or an impossible optimizer state.  Each entry is read in
+    bounded steps (``arrays.JSON_LIMIT`` for the JSON ones): a declared size that lies costs nothing."""
+    version, config, state, layers, weights, opt_arrays = _read_model_file(path)
+    model = _rebuild(path, config, layers)
     try:
-        model.set_weights([weights[k] for k in sorted(weights)])
+        model.set_weights(list(weights.values()))
     except ValueError as exc:
         raise ValueError(f"{path}: the weights do not fit the architecture: {exc}") from None
     if version >= 2:
@@ -222,14 +318,14 @@ def load_model(path, compile=True, restore_random_state=True):
     for key, layer_state in state.get("layer_rng", {}).items():
         try:
             model.layers[int(key)].set_rng_state(layer_state)
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
             raise ValueError(f"{path}: damaged file, cannot restore the generator of layer {key}: {exc}") from None
     if compile and config.get("compile"):
         _compile(path, model, config["compile"], opt_arrays, state.get("optimizer", {}))
     if restore_random_state:
         try:
             seeding.set_state(state["rng"])
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise ValueError(f"{path}: damaged file, invalid random state in state.json: {exc}") from None
     return model
 
