@@ -395,3 +395,16 @@ def test_what_tweaknet_cannot_read_is_named(tmp_path):
     (tmp_path / "bad.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
     with pytest.raises(ValueError, match=r"damaged or not an HDF5 weights file.*bad\.weights\.h5"):
         tn.Sequential([tn.Input((4,)), L.Dense(3)]).load_weights(tmp_path / "bad.weights.h5")
+
+
+@pytest.mark.parametrize("axis", [None, -1])
+def test_keras_normalization_with_given_statistics(axis, tmp_path):
+    """Keras keeps no variables for statistics given in the constructor: they come from the config."""
+    mean, variance = (33.3, 6178.0) if axis is None else ([1.0, 2.0, 3.0], [4.0, 0.25, 9.0])
+    for invert in (False, True):
+        k_model = keras.Sequential([keras.Input((3,)), keras.layers.Normalization(axis=axis, mean=mean, variance=variance,
+                                                                                  invert=invert)])
+        k_model.save(tmp_path / "n.keras")
+        x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32) * 50
+        model = tn.models.load_model(tmp_path / "n.keras")
+        np.testing.assert_allclose(model.predict(x, verbose=0), k_model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)

@@ -1,6 +1,7 @@
 """Keras 3's weights layout in HDF5: ``.weights.h5`` files, and ``model.weights.h5`` inside ``.keras``.
 
-The layout, as Keras 3 (3.4 to 3.15 checked) writes it for a Sequential model::
+The layout, as Keras 3 writes it for a Sequential model (read from Keras 3.15; the tests check it against
+the installed Keras, writing and reading files with it)::
 
     vars                          (attrs: name = the model's name; no datasets)
     layers/<key>/vars/0, 1, ...   each layer's variables, trainable ones first, in creation order
@@ -79,8 +80,11 @@ def keras_layer_variables(layer) -> list[np.ndarray]:
     return weights
 
 
-def tweaknet_layer_weights(layer, variables: list[np.ndarray]) -> list[np.ndarray]:
-    """The inverse of :func:`keras_layer_variables`: Keras's variables as ``layer.set_weights`` takes them."""
+def tweaknet_layer_weights(layer, variables: list[np.ndarray]) -> list[np.ndarray] | None:
+    """The inverse of :func:`keras_layer_variables`: Keras's variables as ``layer.set_weights`` takes them
+    (None: nothing to set)."""
+    if type(layer).__name__ == "Normalization" and not variables:
+        return None  # statistics given in the config (Keras keeps no variables then): already in place
     if type(layer).__name__ == "Normalization" and len(variables) == 3:
         shape = (1,) if layer.axis is None else None
         return [v.reshape(shape) if shape else v for v in variables[:2]]
@@ -222,6 +226,8 @@ def load_weights_h5(model, data: bytes, where, optimizer: bool = True) -> None:
                                      f"the file holds {', '.join(sorted(present)) or 'no layers'}.")
                 continue
             weights = tweaknet_layer_weights(layer, variables)
+            if weights is None:
+                continue
             expected = [tuple(w.shape) for w in layer.weights]
             got = [tuple(w.shape) for w in weights]
             if got != expected:
