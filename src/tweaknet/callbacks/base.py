@@ -45,6 +45,23 @@ class Callback:
     def on_test_end(self, logs=None): ...
 
 
+def check_callbacks(callbacks) -> list:
+    """``fit``'s ``callbacks`` as a new list: None, or a list (or tuple) of Callback instances."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        raise TypeError(f"`callbacks` must be a list of callbacks, got a single {type(callbacks).__name__}: "
+                        f"pass callbacks=[{type(callbacks).__name__}(...)].")
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"`callbacks` must be a list of callbacks, got {type(callbacks).__name__} {callbacks!r}.")
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"`callbacks[{i}]` must be a tweaknet callback (a subclass of "
+                            f"tweaknet.callbacks.Callback, or LambdaCallback for plain functions), got "
+                            f"{type(cb).__name__} {cb!r}.")
+    return list(callbacks)
+
+
 def _overrides(cb, hook):
     return getattr(getattr(cb, hook), "__func__", None) is not getattr(Callback, hook)
 

@@ -11,10 +11,12 @@ import numpy as np
 
 from .. import config, fast, losses, optimizers, seeding
 from ..callbacks import CallbackList, History, ProgressLogger
+from ..callbacks.base import check_callbacks
 from ..metrics import check as check_metric
 from ..metrics import resolve as resolve_metric
 from ..training import loop
-from ..training.data import check_batch_size, check_inputs, check_targets, split_validation, take
+from ..training.data import (check_batch_size, check_inputs, check_targets, check_validation_freq, check_verbose,
+                             split_validation, take)
 from ..validation import check_int
 
 _IGNORED_COMPILE_ARGS = ("run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss")
@@ -88,15 +90,17 @@ class Trainer:
         batch_size = check_batch_size(batch_size)
         epochs = check_int("epochs", epochs, low=0)
         initial_epoch = check_int("initial_epoch", initial_epoch, low=0)
+        validates = check_validation_freq(validation_freq)
+        validation_batch_size = check_int("validation_batch_size", validation_batch_size, low=1, allow_none=True)
+        verbose = check_verbose(verbose)
+        cbs = check_callbacks(callbacks)
         x, y = self._prepare(x, y)
         x, y, val = split_validation(x, y, validation_split)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a tuple (x_val, y_val).")
             val = self._prepare(*validation_data, name_x="validation_data[0]", name_y="validation_data[1]")
-        verbose = 1 if verbose == "auto" else verbose
         history = History()
-        cbs = list(callbacks or [])
         if diagnostics and not any(isinstance(c, self.diagnostics_callback) for c in cbs):
             cbs.append(self.diagnostics_callback())
         if verbose:
@@ -114,7 +118,7 @@ class Trainer:
             order = seeding.generator().permutation(len(x)) if shuffle else np.arange(len(x))
             with fast.numerics():
                 logs = runner.run(x, y, order, cb)
-            if val is not None and (epoch + 1) % validation_freq == 0:
+            if val is not None and validates(epoch):
                 vlogs = self._evaluate(*val, max(validation_batch_size or batch_size, 256), work)
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
             logs["learning_rate"] = self.optimizer.learning_rate  # the rate of the epoch's next step

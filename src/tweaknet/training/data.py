@@ -43,6 +43,33 @@ def check_batch_size(batch_size, default=32) -> int:
     return default if batch_size is None else check_int("batch_size", batch_size, low=1)
 
 
+def check_validation_freq(validation_freq):
+    """``fit``'s ``validation_freq`` as a test of the (0-based) epoch, as Keras 3: an integer N >= 1
+    validates after every N-th epoch, a list of epoch numbers (1-based) after those epochs."""
+    if isinstance(validation_freq, (list, tuple, set, frozenset, range)):
+        epochs = [check_int("validation_freq item", e, low=1) for e in validation_freq]
+        chosen = frozenset(epochs)
+        return lambda epoch: epoch + 1 in chosen
+    if isinstance(validation_freq, bool) or not isinstance(validation_freq, (int, np.integer)):
+        raise TypeError(f"`validation_freq` must be a positive integer (validate every N epochs) or a list of epoch "
+                        f"numbers such as [1, 5, 10], got {validation_freq!r} ({type(validation_freq).__name__}).")
+    if validation_freq < 1:
+        raise ValueError(f"`validation_freq` must be >= 1 (validate every N epochs), got {validation_freq}; "
+                         f"to skip validation, pass no validation_data and validation_split=0.")
+    n = int(validation_freq)
+    return lambda epoch: (epoch + 1) % n == 0
+
+
+def check_verbose(verbose) -> int:
+    """``fit``'s ``verbose``: 'auto' (1), 0 (silent), 1 (progress bar) or 2 (one line per epoch), as Keras."""
+    if verbose == "auto":
+        return 1
+    if isinstance(verbose, bool) or not isinstance(verbose, (int, np.integer)) or verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 'auto', 0 (silent), 1 (progress bar) or 2 (one line per epoch), "
+                         f"got {verbose!r}.")
+    return int(verbose)
+
+
 def split_validation(x, y, validation_split):
     """Keras semantics: the *last* fraction of the samples, taken before any shuffling."""
     frac = check_number("validation_split", validation_split, low=0, high=1, high_open=True)
