@@ -2,6 +2,10 @@
 
 Where Keras is known to disappoint, tweaknet does not: ``append=True`` writes no second header, and
 a key that appears late (``val_*`` on resume or with ``validation_freq > 1``) widens the file.
+
+Text cells are defused against CSV injection (OWASP's advice): a spreadsheet reads a cell starting with
+``= + - @``, a tab or a carriage return as a formula, so such a text cell (a metric named ``=HYPERLINK(...)``)
+is written with a leading ``'``.  Numbers are written as they are (a negative loss stays a number).
 """
 from __future__ import annotations
 
@@ -12,6 +16,19 @@ import os
 
 from ..saving import atomic_write
 from .base import Callback
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """``value`` for a CSV cell: numbers unchanged, text starting like a formula prefixed with ``'``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        try:
+            float(value)  # a number written as text ("-0.5") is not a formula
+        except ValueError:
+            return "'" + value
+    return value
 
 
 class CSVLogger(Callback):
@@ -45,7 +62,7 @@ class CSVLogger(Callback):
         with open(self.filename, newline="") as f:
             rows = list(csv.reader(f, delimiter=self.separator))
         old = rows[0] if rows else ["epoch", *self.keys]
-        header = ["epoch", *new_keys]
+        header = ["epoch", *map(safe_cell, new_keys)]
         where = {name: i for i, name in enumerate(old)}
         text = io.StringIO(newline="")
         writer = csv.writer(text, delimiter=self.separator)
@@ -69,9 +86,9 @@ class CSVLogger(Callback):
             else:
                 self.keys = keys
         if not self._header_written:
-            self._writer.writerow(["epoch", *self.keys])
+            self._writer.writerow(["epoch", *map(safe_cell, self.keys)])
             self._header_written = True
-        self._writer.writerow([epoch, *(logs.get(k, "NA") for k in self.keys)])
+        self._writer.writerow([epoch, *(safe_cell(logs.get(k, "NA")) for k in self.keys)])
         self._file.flush()
 
     def on_train_end(self, logs=None):

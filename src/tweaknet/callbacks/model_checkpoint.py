@@ -17,7 +17,9 @@ class ModelCheckpoint(Monitor):
     on the running logs of the epoch so far; through ``on_progress``, so training keeps the compiled
     path.  ``initial_value_threshold`` is the value the first save must
     beat with ``save_best_only``.  Epochs whose logs lack ``monitor`` (``validation_freq > 1``) are
-    skipped with a warning.  Writes are atomic (``tweaknet.saving``)."""
+    skipped with a warning.  Writes are atomic (``tweaknet.saving``); a missing folder is created, as Keras
+    does.  A file name that formats a key the logs lack (``{val_loss}`` without validation data) raises a
+    KeyError naming the key, the keys there are and the fix (Keras raises a KeyError too)."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
@@ -70,7 +72,21 @@ class ModelCheckpoint(Monitor):
         fields = dict(logs, epoch=epoch + 1)
         if batch is not None:
             fields["batch"] = batch + 1
-        path = self.filepath.format(**fields)
+        try:
+            path = self.filepath.format(**fields)
+        except KeyError as exc:
+            key = exc.args[0] if exc.args else "?"
+            hint = (" pass validation_data= (or validation_split=) to fit so that val_* keys exist, or"
+                    if str(key).startswith("val_") else "")
+            raise KeyError(f"ModelCheckpoint cannot name its file: filepath {self.filepath!r} uses {{{key}}}, which "
+                           f"the logs of epoch {epoch + 1} lack (they hold: {', '.join(sorted(fields))});{hint} "
+                           f"use one of those keys.") from None
+        except (ValueError, IndexError) as exc:
+            raise ValueError(f"ModelCheckpoint cannot name its file: filepath {self.filepath!r} is not a valid "
+                             f"format string for the logs of epoch {epoch + 1} ({exc}).") from None
+        folder = os.path.dirname(path)
+        if folder and not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)  # as Keras
         (self.model.save_weights if self.save_weights_only else self.model.save)(path)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved {path}")
