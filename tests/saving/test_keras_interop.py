@@ -408,3 +408,36 @@ def test_keras_normalization_with_given_statistics(axis, tmp_path):
         x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32) * 50
         model = tn.models.load_model(tmp_path / "n.keras")
         np.testing.assert_allclose(model.predict(x, verbose=0), k_model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+def test_damaged_or_hostile_keras_files_are_refused(tmp_path):
+    model = tn.Sequential([tn.Input((4,)), L.Dense(3)])
+    model.compile(optimizer="adam", loss="mse")
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        config, weights = z.read("config.json"), z.read("model.weights.h5")
+    # a NaN weight
+    (tmp_path / "w.h5").write_bytes(weights)
+    with h5py.File(tmp_path / "w.h5", "r+") as h5:
+        h5["layers/dense/vars/0"][0, 0] = np.nan
+    with zipfile.ZipFile(tmp_path / "nan.keras", "w") as z:
+        z.writestr("config.json", config)
+        z.writestr("model.weights.h5", (tmp_path / "w.h5").read_bytes())
+    with pytest.raises(ValueError, match=r"layer 'dense.*' variable 0 holds NaN or infinite values \(.*nan\.keras\)"):
+        tn.models.load_model(tmp_path / "nan.keras")
+    # an entry that expands 300 MiB of zeros out of a few hundred kilobytes: refused unread
+    with zipfile.ZipFile(tmp_path / "bomb.keras", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", config)
+        with z.open("model.weights.h5", "w", force_zip64=True) as f:
+            chunk = bytes(2**20)
+            for _ in range(300):
+                f.write(chunk)
+    with pytest.raises(ValueError, match=r"model\.weights\.h5 declares 314572800 bytes stored in \d+ "
+                                         r"\(.*bomb\.keras\): .*refused unread"):
+        tn.models.load_model(tmp_path / "bomb.keras")
+    # config.json that is not a model
+    with zipfile.ZipFile(tmp_path / "list.keras", "w") as z:
+        z.writestr("config.json", "[1, 2]")
+        z.writestr("model.weights.h5", weights)
+    with pytest.raises(ValueError, match=r"config\.json holds a list, not a model \(.*list\.keras\)"):
+        tn.models.load_model(tmp_path / "list.keras")

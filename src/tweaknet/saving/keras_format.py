@@ -25,8 +25,10 @@ import datetime
 import io
 import json
 import zipfile
+import zlib
 
 from .. import activations, initializers, registry
+from .arrays import ArraysError, read_json
 from .atomic import atomic_write
 from .keras_weights import load_weights_h5, weights_h5_bytes
 
@@ -303,22 +305,46 @@ def _compile(model, compile_config, path) -> None:
                      f"{exc}; load with compile=False and compile the model yourself") from None
 
 
+#: A zip entry larger than this and expanding more than ``EXPANSION`` times its stored size is refused
+#: unread (Keras stores its entries uncompressed; DEFLATE cannot expand past about 1,032 times).
+BOMB_FLOOR, EXPANSION = 256 * 2**20, 100
+
+
+def _read_weights_entry(z, path) -> bytes:
+    """``model.weights.h5``, read no further than its declared size (a zip entry's sizes can lie)."""
+    info = z.getinfo("model.weights.h5")
+    if info.file_size > BOMB_FLOOR and info.file_size > EXPANSION * max(info.compress_size, 1):
+        raise _error(f"model.weights.h5 declares {info.file_size} bytes stored in {info.compress_size}", path,
+                     "the archive is damaged or hostile; it was refused unread")
+    with z.open("model.weights.h5") as f:
+        data = f.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise _error("model.weights.h5 is not the size the archive declares", path, "the file is damaged")
+    return data
+
+
 def read_keras_archive(path):
-    """``(config, weights_h5_bytes)`` of a ``.keras`` file, with clear errors for anything else."""
+    """``(config, weights_h5_bytes)`` of a ``.keras`` file, with clear errors for anything else
+    (``weights_h5_bytes`` is None for tweaknet's own format under a ``.keras`` name)."""
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
             if "config.json" not in names:
                 raise _error("not a Keras model file (no config.json)", path, "give a file written by model.save")
-            config = json.loads(z.read("config.json"))
-            if isinstance(config, dict) and "format_version" in config:
+            with z.open("config.json") as f:
+                config = read_json(f.read)
+            if not isinstance(config, dict):
+                raise _error(f"config.json holds a {type(config).__name__}, not a model", path, "the file is damaged")
+            if "format_version" in config:
                 return config, None  # tweaknet's own format under a .keras name (before 0.2)
             if "model.weights.h5" not in names:
                 other = "model.weights.npz" in names
                 raise _error("the archive has no model.weights.h5" + (" (its weights are in npz)" if other else ""),
                              path, "save it again in Keras with the default weights_format='h5'")
-            return config, z.read("model.weights.h5")
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError) as exc:
+            return config, _read_weights_entry(z, path)
+    except ArraysError as exc:
+        raise _error(f"config.json is {exc}", path, "the file is damaged or was not written by Keras") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
         raise _error(f"damaged or not a .keras file ({exc})", path, "give a file written by model.save") from None
 
 

@@ -80,11 +80,8 @@ def keras_layer_variables(layer) -> list[np.ndarray]:
     return weights
 
 
-def tweaknet_layer_weights(layer, variables: list[np.ndarray]) -> list[np.ndarray] | None:
-    """The inverse of :func:`keras_layer_variables`: Keras's variables as ``layer.set_weights`` takes them
-    (None: nothing to set)."""
-    if type(layer).__name__ == "Normalization" and not variables:
-        return None  # statistics given in the config (Keras keeps no variables then): already in place
+def tweaknet_layer_weights(layer, variables: list[np.ndarray]) -> list[np.ndarray]:
+    """The inverse of :func:`keras_layer_variables`: Keras's variables as ``layer.set_weights`` takes them."""
     if type(layer).__name__ == "Normalization" and len(variables) == 3:
         shape = (1,) if layer.axis is None else None
         return [v.reshape(shape) if shape else v for v in variables[:2]]
@@ -136,7 +133,7 @@ def keras_optimizer_variables(model) -> list[np.ndarray]:
     return out
 
 
-def set_optimizer_variables(model, variables: list[np.ndarray], path) -> bool:
+def set_optimizer_variables(model, variables: Variables, path) -> bool:
     """Restore the optimizer's state from Keras's variables.  Returns False (with a warning, as Keras
     does) when their number does not match this optimizer."""
     opt = model.optimizer
@@ -149,13 +146,17 @@ def set_optimizer_variables(model, variables: list[np.ndarray], path) -> bool:
         warnings.warn(f"tweaknet: optimizer state in {path} skipped: it holds {len(variables)} variables, "
                       f"this {type(opt).__name__} keeps {expected}; the optimizer starts fresh.", stacklevel=3)
         return False
+    want = [()] * (1 + has_lr) + [tuple(shapes[i]) for _, i in order] + [()] * nadam
+    for n, (got, shape) in enumerate(zip(variables.shapes, want)):  # checked before any data is read
+        if got != shape:
+            raise ValueError(f"tweaknet: error: optimizer variable {n} has shape {got}, this model's "
+                             f"{type(opt).__name__} expects {shape} ({path}): the file belongs to another "
+                             f"architecture; load it with compile=False.")
+    variables = variables.read(path, "optimizer")
     state = opt.get_state()  # copies of the slots
     state["iterations"] = int(variables[0])
     for (slot, i), value in zip(order, variables[1 + has_lr:]):
         start, stop = opt.segments[i]
-        if tuple(value.shape) != tuple(shapes[i]):
-            raise ValueError(f"tweaknet: error: optimizer slot {slot} of variable {i} has shape {value.shape}, "
-                             f"the model's variable {shapes[i]} ({path}): the file belongs to another architecture.")
         state[slot][start:stop] = value.ravel()
     if nadam:
         state["u_product"] = float(variables[-1])
@@ -192,16 +193,33 @@ def weights_h5_bytes(model) -> bytes:
     return buffer.getvalue()
 
 
-def _read_vars(h5, path: str, where) -> list[np.ndarray] | None:
-    """The datasets ``0, 1, ...`` of ``path/vars`` (None when the group is missing)."""
+class Variables(list):
+    """The datasets ``0, 1, ...`` of a ``vars`` group, unread: ``shapes`` first, ``read()`` once they fit."""
+
+    @property
+    def shapes(self) -> list[tuple]:
+        return [tuple(d.shape) for d in self]
+
+    def read(self, where, what) -> list[np.ndarray]:
+        arrays = [np.asarray(d[()]) for d in self]
+        for i, a in enumerate(arrays):
+            if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+                raise ValueError(f"tweaknet: error: {what} variable {i} holds NaN or infinite values ({where}): "
+                                 f"the file is damaged, or it was saved after training diverged.")
+        return arrays
+
+
+def _read_vars(h5, path: str, where) -> Variables | None:
+    """The datasets of ``path/vars``, unread (None when the group is missing)."""
     group = h5.get(f"{path}/vars" if path else "vars")
     if group is None:
         return None
     keys = list(group.keys())
-    if sorted(keys, key=lambda k: int(k) if k.isdigit() else -1) != [str(i) for i in range(len(keys))]:
+    if sorted(keys, key=lambda k: int(k) if k.isdigit() else -1) != [str(i) for i in range(len(keys))] \
+            or not all(isinstance(group[k], h5py().Dataset) for k in keys):
         raise ValueError(f"tweaknet: error: {path}/vars holds {', '.join(keys)}, not variables 0..n-1 ({where}): "
                          f"the file was not written in Keras 3's layout.")
-    return [np.asarray(group[str(i)][()]) for i in range(len(keys))]
+    return Variables(group[str(i)] for i in range(len(keys)))
 
 
 def load_weights_h5(model, data: bytes, where, optimizer: bool = True) -> None:
@@ -225,15 +243,14 @@ def load_weights_h5(model, data: bytes, where, optimizer: bool = True) -> None:
                     raise ValueError(f"tweaknet: error: no weights for layer {layer.name!r} (layers/{key}) ({where}): "
                                      f"the file holds {', '.join(sorted(present)) or 'no layers'}.")
                 continue
-            weights = tweaknet_layer_weights(layer, variables)
-            if weights is None:
-                continue
-            expected = [tuple(w.shape) for w in layer.weights]
-            got = [tuple(w.shape) for w in weights]
-            if got != expected:
+            expected = [tuple(w.shape) for w in keras_layer_variables(layer)]
+            if type(layer).__name__ == "Normalization" and not variables:
+                continue  # statistics given in the config (Keras keeps no variables then): already in place
+            if variables.shapes != expected:  # checked before any data is read
                 raise ValueError(f"tweaknet: error: layer {layer.name!r} (layers/{key}) expects weights of shapes "
-                                 f"{expected} ({', '.join(layer.weight_names)}), the file holds {got} ({where}): "
-                                 f"the file belongs to another architecture.")
+                                 f"{expected} ({', '.join(layer.weight_names)}), the file holds {variables.shapes} "
+                                 f"({where}): the file belongs to another architecture.")
+            weights = tweaknet_layer_weights(layer, variables.read(where, f"layer {layer.name!r}"))
             layer.set_weights([w.astype(layer.dtype, copy=False) for w in weights])
         if optimizer and model.optimizer is not None and model.optimizer.built:
             variables = _read_vars(h5, "optimizer", where)
