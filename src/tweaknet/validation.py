@@ -1,6 +1,7 @@
 """Checks for user input that raise clear errors naming the problem and the fix."""
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -37,10 +38,21 @@ def as_float_array(name: str, data, dtype) -> np.ndarray:
     """Convert ``data`` to a finite float array of ``dtype``, or explain why it cannot be."""
     if data is None:
         raise ValueError(f"`{name}` is None: pass a NumPy array.")
+    if isinstance(data, (dict, str, bytes)) or inspect.isgenerator(data) or inspect.isasyncgen(data) \
+            or type(data).__name__ in ("map", "filter", "zip"):
+        raise TypeError(f"`{name}` must be a NumPy array (or a list of numbers), got a {type(data).__name__}: "
+                        f"dicts, strings, generators and datasets are not supported; convert with np.asarray(...) "
+                        f"or np.stack(list(...)).")
     try:
         arr = np.asarray(data)
-    except Exception as exc:  # ragged lists and the like
+    except ValueError as exc:  # ragged lists: rows of different lengths
+        raise ValueError(f"`{name}` is ragged: its rows have different lengths, so it is not a rectangular array; "
+                         f"pad or trim the rows to one length ({exc}).") from None
+    except Exception as exc:
         raise ValueError(f"`{name}` could not be converted to an array: {exc}") from None
+    if np.iscomplexobj(arr):
+        raise TypeError(f"`{name}` holds complex numbers; tweaknet trains on real numbers (its imaginary part would "
+                        f"be dropped): pass x.real, np.abs(x), or the real and imaginary parts as features.")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"`{name}` must hold numbers, got an array of dtype {arr.dtype}.")
     if arr.ndim == 0:

@@ -1,6 +1,8 @@
 """LearningRateScheduler: set the optimizer's learning rate from a function of the epoch, as Keras does."""
 from __future__ import annotations
 
+import numpy as np
+
 from .base import Callback
 
 
@@ -14,7 +16,12 @@ class LearningRateScheduler(Callback):
         self.schedule, self.verbose = schedule, verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = float(self.schedule(epoch, self.model.optimizer.learning_rate))
+        value = self.schedule(epoch, self.model.optimizer.learning_rate)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or value < 0:
+            raise TypeError(f"LearningRateScheduler: the schedule must return a finite number >= 0 (the learning "
+                            f"rate), got {value!r} ({type(value).__name__}) for epoch {epoch}.")
+        lr = float(value)
         self.model.optimizer.learning_rate = lr
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")

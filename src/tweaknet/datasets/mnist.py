@@ -96,6 +96,9 @@ def _load_path(path: Path, origin: str, verify: bool) -> tuple[np.ndarray, ...]:
             return _load_npz(path, verify)
         raise DataError(f"{path} (from {origin}): expected a folder holding the four MNIST IDX files "
                         f"or a Keras mnist.npz file, found some other file")
+    if path.exists():  # a FIFO, a socket, a device: never opened (a FIFO would block)
+        raise DataError(f"{path} (from {origin}): not a regular file or folder (a pipe or device?); expected a "
+                        f"folder holding the four MNIST IDX files or a Keras mnist.npz file")
     raise DataError(f"{path} (from {origin}): no such file or folder; expected a folder holding the four "
                     f"MNIST IDX files or a Keras mnist.npz file")
 

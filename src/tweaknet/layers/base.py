@@ -96,7 +96,18 @@ class Layer:
         if _PLANNING.get():  # planned_weights: the shape only, one element of memory
             value = np.lib.stride_tricks.as_strided(np.zeros(1, self.dtype), tuple(shape), (0,) * len(shape))
         else:
-            value = get_initializer(initializer)(tuple(shape), dtype=self.dtype)
+            try:
+                value = get_initializer(initializer)(tuple(shape), dtype=self.dtype)
+            except MemoryError:
+                raise MemoryError(f"Layer {self.name!r} weight {name!r} of shape {tuple(shape)} needs "
+                                  f"{np.prod(shape, dtype=float) * self.dtype.itemsize / 2**30:.3g} GiB of "
+                                  f"{self.dtype}; check the layer's size (units) and its input shape.") from None
+            value = np.asarray(value)
+            if value.shape != tuple(shape):
+                raise ValueError(f"Layer {self.name!r}: the initializer of {name!r} returned shape {value.shape}, "
+                                 f"expected {tuple(shape)}.")
+            if value.dtype != self.dtype:  # as Keras: the layer's float type wins
+                value = value.astype(self.dtype)
         (self.params if trainable else self.buffers)[name] = value
         if trainable:
             self.grads[name] = value if _PLANNING.get() else np.zeros_like(value)
@@ -176,17 +187,25 @@ class Layer:
         return [w.copy() for w in self.weights]
 
     def set_weights(self, weights) -> None:
-        weights = list(weights)
+        weights = self.check_weights(weights)
+        for name, value in zip(self._weight_order, weights):
+            self._weight_dict(name)[name][...] = value
+
+    def check_weights(self, weights) -> list:
+        """``weights`` as arrays after checking they fit this layer (count, shapes, finite values)."""
+        weights = [np.asarray(w) for w in weights]
         if len(weights) != len(self._weight_order):
             raise ValueError(f"Layer {self.name!r} expects {len(self._weight_order)} weight arrays "
                              f"({', '.join(self._weight_order)}), got {len(weights)}.")
         for name, value in zip(self._weight_order, weights):
             target = self._weight_dict(name)[name]
-            value = np.asarray(value)
             if value.shape != target.shape:
                 raise ValueError(f"Layer {self.name!r} weight {name!r} has shape {target.shape}, "
                                  f"got an array of shape {value.shape}.")
-            target[...] = value
+            if np.issubdtype(value.dtype, np.number) and not np.all(np.isfinite(value)):
+                raise ValueError(f"Layer {self.name!r} weight {name!r}: the array holds NaN or infinite values; "
+                                 f"refused (a model with them predicts NaN). Keras accepts them silently.")
+        return weights
 
     def count_params(self) -> int:
         return int(sum(w.size for w in self.weights))

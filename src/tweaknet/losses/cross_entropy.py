@@ -188,7 +188,14 @@ class SparseCategoricalCrossentropy(ClassCrossentropy):
                 f"sparse_categorical_crossentropy needs integer class labels of shape (N,) for a model output "
                 f"{('N', *output_shape[1:])}, got labels of shape {y_true.shape}. For one-hot labels use "
                 f"loss='categorical_crossentropy'.")
-        if not np.all(np.mod(y_true, 1) == 0) or y_true.min() < 0 or y_true.max() >= output_shape[-1]:
+        fractional = np.mod(y_true, 1) != 0
+        if np.any(fractional):
+            where = np.argwhere(fractional)[0]
+            raise ValueError(
+                f"sparse_categorical_crossentropy needs integer class labels, got {y_true[tuple(where)]:g} at index "
+                f"{tuple(int(i) for i in where)}: labels are class numbers 0 to {output_shape[-1] - 1}, not "
+                f"probabilities (for soft targets, use one-hot rows with loss='categorical_crossentropy').")
+        if y_true.min() < 0 or y_true.max() >= output_shape[-1]:
             raise ValueError(
                 f"sparse_categorical_crossentropy needs integer labels in [0, {output_shape[-1] - 1}], "
                 f"got values from {y_true.min()} to {y_true.max()}.")

@@ -158,11 +158,13 @@ class Sequential(Trainer):
         expected = sum(len(layer.weight_names) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"set_weights expects {expected} arrays for model {self.name!r}, got {len(weights)}.")
-        i = 0
-        for layer in self.layers:
+        chunks, i = [], 0
+        for layer in self.layers:  # every array checked before any is set: a refused call changes nothing
             n = len(layer.weight_names)
-            layer.set_weights(weights[i:i + n])
+            chunks.append(layer.check_weights(weights[i:i + n]))
             i += n
+        for layer, chunk in zip(self.layers, chunks):
+            layer.set_weights(chunk)
 
     def count_params(self) -> int:
         self._build_if_shape_known()

@@ -9,7 +9,10 @@ from ..validation import as_float_array, check_int, check_number
 def check_inputs(x, input_shape, dtype, name="x") -> np.ndarray:
     """Return ``x`` as an array whose sample shape is ``input_shape``: floats become a finite array of
     ``dtype``; integer arrays (uint8 pixels) are kept as they are and cast one batch at a time."""
-    raw = np.asarray(x) if x is not None else None
+    try:
+        raw = np.asarray(x) if x is not None else None
+    except ValueError:  # ragged rows: as_float_array says so
+        raw = None
     if raw is not None and raw.ndim > 0 and raw.size and (np.issubdtype(raw.dtype, np.integer) or raw.dtype == bool):
         x = np.ascontiguousarray(raw)
     else:
@@ -30,7 +33,8 @@ def check_targets(y, n: int, loss, output_shape, dtype, name="y") -> np.ndarray:
     integer = getattr(loss, "integer_targets", False)
     y = as_float_array(name, y, np.float64 if integer else dtype)
     if y.shape[0] != n:
-        raise ValueError(f"`x` has {n} samples but `{name}` has {y.shape[0]}: they must match one to one.")
+        name_x = name[:-3] + "[0]" if name.endswith("[1]") else "x"  # validation_data[1] goes with [0]
+        raise ValueError(f"`{name_x}` has {n} samples but `{name}` has {y.shape[0]}: they must match one to one.")
     if not integer and output_shape[-1:] == (1,) and y.ndim == len(output_shape):
         # One label per sample for a one-unit output: Keras expands the rank, (N,) -> (N, 1); so do we.
         y = y.reshape(*y.shape, 1)
