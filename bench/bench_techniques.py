@@ -11,7 +11,8 @@ MNIST from ``tweaknet.datasets.mnist.load_data()`` through ``bench/data.py``):
 - dropout      plain with ``Dropout(0.2)`` after the hidden layer (batch 1);
 - noise        plain with ``GaussianNoise(0.1)`` after the hidden layer (batch 1);
 - l2           plain with ``kernel_regularizer=L2(1e-4)`` on both layers (batch 1);
-- l1_elu       ``Dense(25, elu)`` with ``kernel_regularizer=L1(1e-5)`` on both layers (batch 1);
+- l1_elu       ``Dense(25, elu)`` with ``kernel_regularizer=L1(1e-5)`` on both layers (batch 1), against the
+               same ELU network without the penalty (``elu_plain``): the row measures the penalty;
 - leaky        ``Dense(25) -> LeakyReLU() -> Dense(10, softmax)`` (batch 1);
 - bn_before    ``Dense(25) -> BatchNormalization() -> Activation(relu) -> Dense(10, softmax)`` (batch 8 and 64);
 - bn_after     ``Dense(25, relu) -> BatchNormalization() -> Dense(10, softmax)`` (batch 8 and 64);
@@ -63,6 +64,7 @@ TRIALS = {
     "noise": (1, "+ GaussianNoise(0.1)"),
     "l2": (1, "+ L2(1e-4) on the kernels"),
     "l1_elu": (1, "ELU hidden, L1(1e-5) on the kernels"),
+    "elu_plain": (1, "Dense(25, elu) - Dense(10, softmax)"),
     "leaky": (1, "Dense(25) - LeakyReLU() - Dense(10)"),
     "plain_b8": (8, "Dense(25, relu) - Dense(10, softmax)"),
     "bn_before_b8": (8, "Dense(25) - BatchNormalization - relu - Dense(10)"),
@@ -81,7 +83,7 @@ ROWS = {
     "dropout": ("dropout 0.2", "dropout", "plain_b1"),
     "noise": ("Gaussian noise 0.1", "noise", "plain_b1"),
     "l2": ("L2 penalty", "l2", "plain_b1"),
-    "l1_elu": ("L1 penalty with ELU", "l1_elu", "plain_b1"),
+    "l1_elu": ("L1 penalty (on the ELU network)", "l1_elu", "elu_plain"),
     "leaky": ("LeakyReLU layer", "leaky", "plain_b1"),
     "bn_before_b8": ("batch norm before the activation", "bn_before_b8", "plain_b8"),
     "bn_after_b8": ("batch norm after the activation", "bn_after_b8", "plain_b8"),
@@ -115,6 +117,7 @@ def build_model(key):
                        out(kernel_regularizer=regularizers.L2(1e-4))],
         "l1_elu": lambda: [dense(25, "elu", kernel_regularizer=regularizers.L1(1e-5)),
                            out(kernel_regularizer=regularizers.L1(1e-5))],
+        "elu_plain": lambda: [dense(25, "elu"), out()],
         "leaky": lambda: [dense(25, he=True), L.LeakyReLU(), out()],
         "bn_before": lambda: [dense(25, he=True), L.BatchNormalization(), L.Activation("relu"), out()],
         "bn_after": lambda: [dense(25, "relu"), L.BatchNormalization(), out()],

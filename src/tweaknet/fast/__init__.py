@@ -55,23 +55,80 @@ def reference_only():
         _disabled = old
 
 
-@contextlib.contextmanager
-def numerics():
-    """The mode training runs in, on the reference and the compiled path alike, where the ``fast`` extra
-    is installed: subnormals flushed to zero (see ``denormals.py``) and one BLAS thread.
+#: Multiply-adds per step (batch size times the weights of the Dense kernels) from which a step's matrix
+#: products are shared between threads (``threads_for``).  Below it a GEMM is too small to split: the
+#: threads' hand-over costs more than it saves, and an idle OpenBLAS thread spins on a core for a while.
+#: Calibrated with ``bench/bench_scale.py`` on a 2-core machine (width 128 at batch 32, about 3.8M
+#: multiply-adds per step, is where two threads start to win).
+PARALLEL_MACS = int(os.environ.get("TWEAKNET_PARALLEL_MACS", str(2 ** 22)))
+#: Weights from which the compiled path runs its elementwise loops (the optimizer's update; at batch 1 the
+#: Dense layers' fused loops) in parallel chunks, and ``threads_for`` gives every core.
+PARALLEL_PARAMS = int(os.environ.get("TWEAKNET_PARALLEL_PARAMS", str(2 ** 19)))
 
-    One thread: the per-step matrix products of these networks are far too small to share, and an
-    idle OpenBLAS thread spins for a while after each call; with two OpenBLAS libraries loaded (NumPy's
-    and SciPy's, used by the compiled path) the spinning threads of one slow the other down.  Run
-    trials in parallel processes instead (the lab does).
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by ``TWEAKNET_THREADS`` or, where that is not
+    set, by the BLAS thread variables (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``: the
+    lab's workers get their share of the machine through them)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    for var in ("TWEAKNET_THREADS", *THREAD_VARS):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return min(n, int(value)) if var != "TWEAKNET_THREADS" else int(value)
+    return n
+
+
+def threads_for(model=None, batch_size=1) -> int:
+    """BLAS threads for training or evaluating ``model`` at ``batch_size``: every core this process may use
+    (:func:`cores`) when a step's matrix products reach :data:`PARALLEL_MACS` multiply-adds, else one.
+    ``TWEAKNET_THREADS`` forces a count."""
+    forced = os.environ.get("TWEAKNET_THREADS", "").strip()
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    n = cores()
+    if n == 1 or model is None or not getattr(model, "built", False):
+        return 1
+    macs = batch_size * sum(int(np.prod(layer.params["kernel"].shape)) for layer in model.layers
+                            if "kernel" in getattr(layer, "params", {}))
+    return n if macs >= PARALLEL_MACS or model.flat.params.size >= PARALLEL_PARAMS else 1
+
+
+@contextlib.contextmanager
+def numerics(threads: int = 1):
+    """The mode training runs in, on the reference and the compiled path alike, where the ``fast`` extra
+    is installed: subnormals flushed to zero (see ``denormals.py``) and ``threads`` BLAS threads
+    (:func:`threads_for` chooses them: one for the small per-step products of the book's networks, all the
+    process's cores for wide layers and large batches), which also run the compiled path's parallel loops.  With one sample per batch the compiled path makes
+    no BLAS call.  OpenBLAS splits a product's rows and columns between threads, never the sums along its
+    inner dimension, so the thread count does not change the numbers (``tests/fast`` checks it on this
+    machine's BLAS).
     """
     with contextlib.ExitStack() as stack:
         if importlib.util.find_spec("numba") is not None:
             from .denormals import flush_denormals
             stack.enter_context(flush_denormals())
         if importlib.util.find_spec("threadpoolctl") is not None:
-            stack.enter_context(_blas_controller().limit(limits=1, user_api="blas"))
+            stack.enter_context(_blas_controller().limit(limits=max(1, int(threads)), user_api="blas"))
+        if importlib.util.find_spec("numba") is not None:
+            stack.enter_context(_numba_threads(threads))
         yield
+
+
+@contextlib.contextmanager
+def _numba_threads(threads):
+    """The threads of the compiled path's parallel loops (``prange``), for this block."""
+    import numba
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
 
 
 _CONTROLLERS: dict = {}

@@ -18,6 +18,7 @@ from ..layers.batch_normalization import (batch_norm_grad, batch_norm_param_grad
 from ..layers.maxout import maxout_grad, maxout_value
 from ..layers.normalization import normalization_grad, normalization_value
 from ..layers.regularization import dropout_keep, dropout_value
+from .source import Source
 
 
 def activation_forward(src, act, z, a, args):
@@ -51,6 +52,25 @@ class Block:
 
     #: The layer's output gradient is the fused loss gradient at its activation's input (set by the composer).
     fused = False
+    #: The backward pass has ``prange`` loops (run as a parallel function when the composer is parallel).
+    parallel_backward = False
+
+    def parallel_forward(self, training) -> bool:
+        """True when the forward pass has ``prange`` loops (when the composer is parallel)."""
+        return False
+
+    def forward_parts(self, training):
+        """The forward pass as pieces: ``[(source, parallel)]``.  A parallel piece holds only ``prange`` loops
+        over fixed chunks: anything else (an activation's row sums) stays in a plain piece, where Numba
+        cannot split it by the thread count."""
+        src = Source()
+        self.forward(src, training)
+        return [(src, False)]
+
+    def backward_parts(self, need_input_grad):
+        src = Source()
+        self.backward(src, need_input_grad)
+        return [(src, False)]
 
     def __init__(self, layer, i, composer):
         self.layer, self.i, self.c = layer, i, composer
@@ -109,16 +129,44 @@ class Dense(Block):
         self.transposed = c.single and c.optimizer.fuse and layer.trainable
         if self.transposed:
             self.role("WT", c.transposed(layer.params["kernel"]))
+        # in parallel: the input gradient as fixed partial sums over the units (the same on any thread count)
+        self.parallel_backward = self.transposed and c.parallel
+        if self.parallel_backward:
+            from .compose import PARTIALS
+            self.role("DP", np.zeros((PARTIALS, c.width(self.i)), c.dtype))
+
+    def parallel_forward(self, training):
+        return self.transposed and training
+
+    def forward_parts(self, training):
+        if not (self.c.parallel and self.parallel_forward(training)):
+            return super().forward_parts(training)
+        product, activation = Source(), Source()
+        self.product(product)
+        activation_forward(activation, self.layer.activation, "Z", "H_out", self.act_args)
+        return [(product, True), (activation, False)]
+
+    def backward_parts(self, need_input_grad):
+        if not (self.c.parallel and self.parallel_backward):
+            return super().backward_parts(need_input_grad)
+        activation, rest = Source(), Source()
+        if not self.fused:
+            activation_backward(activation, self.layer.activation, "Z", "H_out", "D_out", "DZ", self.act_args)
+        self.gradients(rest, need_input_grad)
+        return [(activation, False), (rest, True)]
+
+    def product(self, src):
+        """``Z = H_in W + b`` for one sample with the kernel transposed (rows of WT: contiguous loops)."""
+        with self.c.rows(src, "j", "WT.shape[0]"):
+            src("acc = b[j]")
+            src("for k in range(WT.shape[1]):")
+            with src.block():
+                src("acc += WT[j, k] * H_in[0, k]")
+            src("Z[0, j] = acc")
 
     def forward(self, src, training):
         if self.transposed and training:
-            src("for j in range(WT.shape[0]):")
-            with src.block():
-                src("acc = b[j]")
-                src("for k in range(WT.shape[1]):")
-                with src.block():
-                    src("acc += WT[j, k] * H_in[0, k]")
-                src("Z[0, j] = acc")
+            self.product(src)
         elif self.c.single:
             src("for j in range(W.shape[1]):")
             with src.block():
@@ -141,7 +189,31 @@ class Dense(Block):
     def backward(self, src, need_input_grad):
         if not self.fused:  # the gradient at z: through the activation's own grad rule
             activation_backward(src, self.layer.activation, "Z", "H_out", "D_out", "DZ", self.act_args)
-        if need_input_grad and self.transposed:
+        self.gradients(src, need_input_grad)
+
+    def gradients(self, src, need_input_grad):
+        """The input gradient (where needed) and the weights' gradients or fused updates, from ``DZ``."""
+        if need_input_grad and self.parallel_backward:
+            from .compose import PARTIALS
+            src(f"for c in prange({PARTIALS}):")
+            with src.block():
+                src("for k in range(WT.shape[1]):")
+                with src.block():
+                    src("DP[c, k] = ZERO")
+                src(f"for j in range(WT.shape[0] * c // {PARTIALS}, WT.shape[0] * (c + 1) // {PARTIALS}):")
+                with src.block():
+                    src("dj = DZ[0, j]")
+                    src("for k in range(WT.shape[1]):")
+                    with src.block():
+                        src("DP[c, k] += dj * WT[j, k]")
+            src("for k in range(WT.shape[1]):")
+            with src.block():
+                src("acc = DP[0, k]")
+                src(f"for c in range(1, {PARTIALS}):")
+                with src.block():
+                    src("acc += DP[c, k]")
+                src("D_in[0, k] = acc")
+        elif need_input_grad and self.transposed:
             src("for k in range(WT.shape[1]):")
             with src.block():
                 src("D_in[0, k] = ZERO")

@@ -21,9 +21,15 @@ from ..losses import SparseCategoricalCrossentropy
 from ..losses.cross_entropy import one_hot
 from ..optimizers.base import weight_decay_rule
 from ..optimizers.clipping import clip_by_global_norm, clip_by_norm, clip_value_rule
-from ..regularizers import penalty_grad, penalty_value
+from ..regularizers import penalty_grad, penalty_terms
 from . import source
 from .blocks import BLOCKS
+
+#: Chunks of the parallel loops (a fixed count, whatever the number of threads: each chunk's work and every
+#: sum's order are the same with 1 thread or 16, so the thread count never changes the numbers).
+CHUNKS = 64
+#: Partial sums of a Dense layer's input gradient at batch 1 when the step runs in parallel.
+PARTIALS = 16
 
 
 class Composer:
@@ -34,6 +40,10 @@ class Composer:
         #: One sample per batch: plain loops instead of BLAS, and gradient and update fused per entry.
         self.single = self.batch_size == 1
         self.dtype = model.flat.params.dtype
+        #: Models with many weights run their elementwise loops (the update, and at batch 1 the Dense layers'
+        #: fused loops) in parallel chunks over the threads ``fast.numerics`` allows.
+        from . import PARALLEL_PARAMS
+        self.parallel = model.flat.params.size >= PARALLEL_PARAMS
         self.args: dict = {}  # glue name -> value, or a callable giving the value at each run
         self.copies: list = []  # (array, transposed working copy)
         self.widths = [int(np.prod(model.input_shape[1:]))] + [int(np.prod(la.output_shape)) for la in model.layers]
@@ -55,6 +65,26 @@ class Composer:
                             for m, metric in enumerate(model.compiled_metrics)]
         self.arg("gfull", np.zeros(4, self.dtype))
         self.arg("glast", np.zeros(4, self.dtype))
+
+    def rows(self, src, index, count, chunks=CHUNKS):
+        """Open ``for index in range(count)``; in a parallel model, as ``prange`` over ``chunks`` fixed chunks
+        (fixed: LLVM vectorizes each chunk's loop with a remainder at its end, so chunk boundaries that moved
+        with the thread count would move the rounding)."""
+        if not self.parallel:
+            src(f"for {index} in range({count}):")
+            return src.block()
+        src(f"for c_{index} in prange({chunks}):")
+        with src.block():
+            src(f"for {index} in range({count} * c_{index} // {chunks}, {count} * (c_{index} + 1) // {chunks}):")
+        src.depth += 2
+
+        class _Close:
+            def __enter__(self):
+                return None
+
+            def __exit__(self, *exc):
+                src.depth -= 2
+        return _Close()
 
     def transposed(self, array):
         """A working copy of 2-D ``array``, transposed; the runner copies it in before each chunk and back after."""
@@ -83,12 +113,16 @@ class Composer:
         src("")
         return src
 
-    def call(self, glue, body, roles: dict, result=None):
-        """Compile ``body`` (code in the role names) as a piece and call it from the glue with ``roles``."""
+    def call(self, glue, body, roles: dict, result=None, parallel=False):
+        """Compile ``body`` (code in the role names) as a piece and call it from the glue with ``roles``;
+        ``parallel``: a function of its own whose ``prange`` loops run on several threads."""
         params = ["B", *roles]
         src = self.new_source()
         src("")
-        src('@njit(inline="always")  # inlined into the glue: no call overhead per batch')
+        if parallel:
+            src("@njit(parallel=PARALLEL, **JIT)  # prange loops over fixed chunks: the same numbers on any thread count")
+        else:
+            src('@njit(inline="always")  # inlined into the glue: no call overhead per batch')
         src(f"def piece({', '.join(params)}):")
         src.imports.update(body.imports)
         src.lines += ["    " + line if line else "" for line in body.lines]
@@ -125,10 +159,9 @@ class Composer:
                     if block.backward_alias():
                         glue(f"D{block.i} = D{block.i + 1}")
                     else:
-                        body = source.Source()
-                        block.backward(body, block.i > self.first_trainable)
-                        if body.lines:
-                            self.call(glue, body, block.roles)
+                        for body, parallel in block.backward_parts(block.i > self.first_trainable):
+                            if body.lines:
+                                self.call(glue, body, block.roles, parallel=parallel)
                 self.optimizer.update(glue)
                 glue("step += 1")
                 glue("start += B")
@@ -161,9 +194,9 @@ class Composer:
         if block.forward_alias(training):
             glue(f"H{block.i + 1} = H{block.i}")
             return
-        body = source.Source()
-        block.forward(body, training)
-        self.call(glue, body, block.roles)
+        for body, parallel in block.forward_parts(training):
+            if body.lines:
+                self.call(glue, body, block.roles, parallel=parallel)
 
     def gather(self, glue, training):
         """The batch's input rows, cast to the float type (the data may stay uint8)."""
@@ -292,16 +325,24 @@ class OptimizerCode:
         return roles
 
     def penalty_values(self, glue):
-        """The penalties' values, from the live weights: a kernel trained transposed is read from its working
-        copy (the flat buffer has it only after the chunk)."""
-        value = glue.use(penalty_value)
+        """Emit the penalties' values, from the live weights (a kernel trained transposed is read from its working
+        copy: the flat buffer has it only after the chunk); return their names.  The loop over the weights is
+        the compiled path's (one pass, no temporary: Numba's ``np.sum`` of an array expression allocates the
+        expression first, about 13x slower at batch 1); each weight's share is the regularizers'
+        ``penalty_terms``, whose sum is ``penalty_value``."""
+        terms = glue.use(penalty_terms)
         blocks = {b.layer.name: b for b in self.c.blocks}
         out = []
         for (name, pname), k in self.penalties.items():
             block = blocks[name]
             weights = (block.roles["WT"] if pname == "kernel" and getattr(block, "transposed", False)
                        else f"P[pen{k}[0]:pen{k}[1]]")
-            out.append(f"{value}({weights}, pv{k}[0], pv{k}[1])")
+            glue(f"pw{k} = {weights}.reshape(-1)")
+            glue(f"pacc{k} = ZERO")
+            glue(f"for pe in range(pw{k}.size):")
+            with glue.block():
+                glue(f"pacc{k} += {terms}(pw{k}[pe], pv{k}[0], pv{k}[1])")
+            out.append(f"pacc{k}")
         return out
 
     def step_scalars(self, glue):
@@ -337,8 +378,7 @@ class OptimizerCode:
         """A Dense layer's kernel and bias gradients (or, for one sample without norm clipping, their updates)."""
         use_bias = block.layer.use_bias
         if self.fuse:
-            src("for j in range(WT.shape[0]):")
-            with src.block():
+            with self.c.rows(src, "j", "WT.shape[0]"):
                 src("dj = DZ[0, j]")
                 src("for k in range(WT.shape[1]):")
                 with src.block():
@@ -387,10 +427,9 @@ class OptimizerCode:
                 body(f"{body.use(clip_by_norm)}(G, segments, cl)")
             elif self.clip == "global":
                 body(f"{body.use(clip_by_global_norm)}(G, cl)")
-            body("for e in range(P.size):")
-            with body.block():
+            with self.c.rows(body, "e", "P.size"):
                 self.element(body, "e", "G[e]")
-        self.c.call(glue, body, roles)
+        self.c.call(glue, body, roles, parallel=self.c.parallel and not self.fuse)
 
 
 def servable(model):

@@ -14,6 +14,12 @@ from numba import njit
 #: equals the reference path to float round-off (the tests' tolerances), not bit for bit.
 JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=True)
 
+#: A parallel piece runs its explicit ``prange`` loops (over fixed chunks) in parallel and nothing else:
+#: Numba would otherwise also split array expressions and reductions (a softmax's sum) into chunks that
+#: follow the thread count, and the numbers would move with it.
+PARALLEL = dict(prange=True, comprehension=False, numpy=False, reduction=False, setitem=False, stencil=False,
+                fusion=False, inplace_binop=False)
+
 _NOTICE_AFTER = 1.0  # seconds
 
 #: Seconds this process has spent in :func:`prepare` compiling (or loading from the disk cache), in total:

@@ -1,0 +1,111 @@
+"""Threads on the compiled path (issue 12): which models get several threads, the parallel pieces equal the
+reference path, and with one sample per batch (no BLAS) the thread count never changes the numbers.
+
+The parallel pieces serve models of ``fast.PARALLEL_PARAMS`` weights and more (half a million); these tests
+lower that to 0 so that small models take them, and run with 1 and 2 threads whatever the machine has
+(``TWEAKNET_THREADS``; two threads on one core are slow, never wrong)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import tweaknet as tn  # noqa: E402
+from tweaknet import fast  # noqa: E402
+
+RTOL = 1e-5  # float32, relative to the largest weight, as in test_fast_registry.py
+
+
+def model(layers, optimizer, loss="categorical_crossentropy"):
+    m = tn.Sequential([tn.layers.Input(shape=(12,)), *layers])
+    m.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return m
+
+
+CASES = {
+    "adam": lambda: model([tn.layers.Dense(16, activation="relu"), tn.layers.Dense(16, activation="tanh"),
+                           tn.layers.Dense(4, activation="softmax")], tn.optimizers.Adam(0.01)),
+    "sgd_nesterov_l2_clipvalue": lambda: model(
+        [tn.layers.Dense(16, activation="elu", kernel_regularizer=tn.regularizers.L2(1e-3)),
+         tn.layers.Dense(4, activation="softmax", kernel_regularizer=tn.regularizers.L1L2(1e-5, 1e-3))],
+        tn.optimizers.SGD(0.01, momentum=0.9, nesterov=True, clipvalue=0.5)),
+    "rmsprop_dropout_mse": lambda: model(
+        [tn.layers.Dense(16, activation="sigmoid"), tn.layers.Dropout(0.2), tn.layers.Dense(4, activation="sigmoid")],
+        tn.optimizers.RMSprop(0.01), loss="mse"),
+    # no bias before batch normalization: its gradient is zero up to round-off, which Adam's normalized step
+    # turns into steps of the learning rate's size in a direction set by the round-off
+    "adamw_batchnorm_clipnorm": lambda: model(
+        [tn.layers.Dense(16, use_bias=False), tn.layers.BatchNormalization(), tn.layers.Activation("relu"),
+         tn.layers.Dense(4, activation="softmax")], tn.optimizers.AdamW(0.01, clipnorm=1.0)),
+}
+
+
+def data(n=96):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, 12)).astype(np.float32)
+    y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, n)]
+    return x, y
+
+
+def train(case, batch_size, threads, monkeypatch, reference=False):
+    monkeypatch.setenv("TWEAKNET_THREADS", str(threads))
+    tn.utils.set_random_seed(5)
+    m = CASES[case]()
+    x, y = data()
+    if reference:
+        with fast.reference_only():
+            history = m.fit(x, y, batch_size=batch_size, epochs=2, verbose=0)
+    else:
+        history = m.fit(x, y, batch_size=batch_size, epochs=2, verbose=0)
+    return m, history.history["loss"], m.predict(x)
+
+
+@pytest.fixture
+def parallel(monkeypatch):
+    monkeypatch.setattr(fast, "PARALLEL_PARAMS", 0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_parallel_pieces_equal_the_reference_path(case, batch_size, parallel, monkeypatch):
+    from tweaknet.fast.compose import Composer
+    compiled, loss_c, pred_c = train(case, batch_size, 2, monkeypatch)
+    assert Composer(compiled, batch_size).parallel, "the test must exercise the parallel pieces"
+    reference, loss_r, pred_r = train(case, batch_size, 1, monkeypatch, reference=True)
+    scale = np.abs(reference.flat.params).max()
+    assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
+    np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)
+    np.testing.assert_allclose(pred_c, pred_r, rtol=0, atol=RTOL)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_one_sample_per_batch_gives_the_same_bits_on_any_thread_count(case, parallel, monkeypatch):
+    one, loss1, pred1 = train(case, 1, 1, monkeypatch)
+    two, loss2, pred2 = train(case, 1, 2, monkeypatch)
+    assert np.array_equal(one.flat.params, two.flat.params)
+    assert loss1 == loss2
+    assert np.array_equal(pred1, pred2)
+
+
+def test_threads_follow_the_work_per_step(monkeypatch):
+    monkeypatch.delenv("TWEAKNET_THREADS", raising=False)
+    for var in fast.THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(fast, "cores", lambda: 4)
+    small = tn.Sequential([tn.layers.Input(shape=(784,)), tn.layers.Dense(25, activation="relu"),
+                           tn.layers.Dense(10, activation="softmax")])
+    assert fast.threads_for(small, 1) == 1        # the book's network: about 20,000 multiply-adds per sample
+    assert fast.threads_for(small, 64) == 1
+    assert fast.threads_for(small, 256) == 4      # 256 x 19,850 multiply-adds: worth sharing
+    monkeypatch.setenv("TWEAKNET_THREADS", "3")
+    assert fast.threads_for(small, 1) == 3        # forced
+    assert fast.threads_for(None) == 3
+
+
+def test_cores_honor_the_blas_thread_variables(monkeypatch):
+    monkeypatch.delenv("TWEAKNET_THREADS", raising=False)
+    for var in fast.THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # what the lab gives each worker
+    assert fast.cores() == 1
