@@ -189,15 +189,16 @@ class Sequential(Trainer):
             self.optimizer.set_state(state["optimizer"])
 
     def save(self, path) -> None:
-        """Save architecture, weights, compile settings, optimizer state and random state (``tweaknet.saving``)."""
+        """Save architecture, weights, compile settings, optimizer state and random state (``tweaknet.saving``);
+        a ``.keras`` name writes Keras 3's format instead (no random state), which real Keras opens."""
         save_model(self, path)
 
     def save_weights(self, path) -> None:
-        """Save the weights alone (safetensors)."""
+        """Save the weights alone: Keras's HDF5 layout for a ``.weights.h5`` name, else safetensors."""
         save_weights(self, path)
 
     def load_weights(self, path) -> None:
-        """Load weights saved by ``save_weights`` into this model."""
+        """Load weights saved by ``save_weights`` (or by Keras: ``.weights.h5``, ``.keras``) into this model."""
         self._build_if_shape_known()
         load_weights(self, path)
 
