@@ -103,10 +103,14 @@ def test_epoch_rows_and_checkpoints(tmp_path):
         # same trial again: found with its progress; more epochs are allowed
         (again,) = s.upsert_trials(spec.loads(SMALL).trials([("train.epochs", 5)]))
         assert again["id"] == row["id"] and again["done"] == 1
-        # another spec under the same name: refused, naming the difference
-        with pytest.raises(StoreError, match=r"optimizer.learning_rate: 0.001 -> 0.1"):
-            s.upsert_trials(spec.loads(SMALL).trials([("optimizer.learning_rate", 0.1)]))
-        assert s.delete_experiment("small") == 1 and s.epochs() == [] and s.trials() == []
+        # another spec under the same name: another trial, stored beside the first (content-addressed)
+        (other,) = s.upsert_trials(spec.loads(SMALL).trials([("optimizer.learning_rate", 0.1)]))
+        assert other["id"] != row["id"] and other["done"] == 0
+        # the same spec under other names (a copy of the file): the same trial, renamed, with its progress
+        (copy,) = s.upsert_trials(spec.loads(SMALL.replace('name = "small"', 'name = "copy"')).trials())
+        assert copy["id"] == row["id"] and copy["done"] == 1
+        assert {t["experiment"] for t in s.trials()} == {"copy", "small"}
+        assert s.forget(spec.loads(SMALL).trials()) == 1 and len(s.trials()) == 1 and s.epochs() == []
 
 
 def _pieces(trial, sizes):
@@ -163,7 +167,7 @@ def test_an_older_store_is_upgraded_in_place(tmp_path):
         assert s.epochs() == [e]
 
 
-def test_the_same_spec_on_other_data_is_refused_not_mixed(tmp_path, monkeypatch):
+def test_the_same_spec_on_other_data_is_kept_apart_not_mixed(tmp_path, monkeypatch):
     """Where the data comes from is not in the spec (TWEAKNET_DATA, a user loader): its fingerprint is."""
     (tmp_path / "mydata.py").write_text(
         "import os\nimport numpy as np\n"
@@ -186,8 +190,10 @@ def test_the_same_spec_on_other_data_is_refused_not_mixed(tmp_path, monkeypatch)
     store2.close()
     monkeypatch.setenv("MYDATA_SEED", "2")
     build.clear_cache()
-    with pytest.raises(StoreError, match="data_fingerprint"):
-        runner.prepare(spec.loads(text), tmp_path / "out")
+    store3, rows3 = runner.prepare(spec.loads(text), tmp_path / "out")  # other data: another trial, beside
+    assert rows3[0]["id"] != rows1[0]["id"] and rows3[0]["done"] == 0
+    assert rows3[0]["trial"]["data_fingerprint"] != fingerprint
+    store3.close()
     # and a worker that reads other data than the run registered refuses to train
     (t,) = spec.loads(text).trials()
     t["data_fingerprint"] = fingerprint

@@ -46,7 +46,8 @@ class Grid:
     """A source of a fixed list of trials: every unfinished one, in order; none is ever stopped early."""
 
     def __init__(self, rows):
-        self.waiting = pending(rows)
+        seen = set()  # a trial listed twice (the same spec under two names) trains once
+        self.waiting = [r for r in pending(rows) if not (r["id"] in seen or seen.add(r["id"]))]
 
     def next(self):
         return self.waiting.pop(0) if self.waiting else None

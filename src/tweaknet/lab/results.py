@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import report
+from . import machine, report
 from .display import label
 
 #: The keys of each epoch's metrics, as the store holds them (``epoch`` counts completed epochs, from 1;
@@ -52,10 +52,13 @@ class Results:
     trials: list            # a TrialResult per trial, in experiment order
     trained: int = 0        # trials that trained in this call
     interrupted: bool = False  # Ctrl-C stopped the training: run again to continue
+    machines: list = field(default_factory=list)  # the machine records its epochs were trained on (.machine)
 
     @classmethod
-    def collect(cls, experiment, out, store, outcome) -> Results:
-        """Read the trials of ``outcome`` (from :meth:`.engine.Driver.run`) back from the open ``store``."""
+    def collect(cls, experiment, out, store, outcome, name=None, variant="") -> Results:
+        """Read the trials of ``outcome`` (from :meth:`.engine.Driver.run`) back from the open ``store``.  ``name``:
+        the report files' name (default: the experiment's); ``variant``: what differs from the spec that owns
+        the experiment's own files (then the description says so instead of the file's)."""
         rows = outcome.trials
         stored = {t["id"]: t for t in store.trials(experiment.name)}
         epochs = {}
@@ -71,8 +74,9 @@ class Results:
             elif len(mine) >= target:
                 status, error = "done", None
             trials.append(TrialResult(r["id"], r["trial"], status, error, mine))
-        return cls(experiment.name, experiment.description, Path(out), Path(store.path), trials, outcome.ran,
-                   outcome.interrupted)
+        description = f"variant of {experiment.name}: {variant}" if variant else experiment.description
+        return cls(name or experiment.name, description, Path(out), Path(store.path), trials, outcome.ran,
+                   outcome.interrupted, store.machines([r["id"] for r in rows]))
 
     @property
     def failed(self) -> list:
@@ -94,6 +98,13 @@ class Results:
     def format_table(self) -> str:
         """The summary table that ``tweaknet run`` prints."""
         return report.format_table(self.summaries(), self.name)
+
+    def machine_lines(self) -> list:
+        """``trained on: CPU, BLAS, versions`` per machine the epochs were trained on (the README explains why
+        results move between machines)."""
+        several = len(self.machines) > 1
+        return [f"trained on: {machine.describe(m)}" + (f" ({m['epochs']} epochs)" if several else "")
+                for m in self.machines]
 
     def write_all(self, out=None) -> dict:
         """Write ``NAME.csv``, ``NAME-summary.csv`` and ``NAME.png`` into ``out`` (default: the run's folder);

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import build
+from . import build, variants
 from .display import make_display
 from .engine import Driver, Grid, pending
 from .outputs import check_outputs, run_files
@@ -56,12 +56,20 @@ def register(experiment, out_dir, trials, restart=False):
     store = open_for_run(out_dir / "runs.sqlite", restart)
     try:
         if restart:
-            store.delete_experiment(experiment.name)
+            store.forget(trials)
         store.register_experiment(experiment.name, experiment.source)
         return store, store.upsert_trials(trials)
     except BaseException:
         store.close()
         raise
+
+
+def report_files(experiment, overrides, store) -> tuple[str, str]:
+    """``(name, what differs)`` of the report files this run writes (see :mod:`.variants`): ``NAME`` and ``''``
+    for the spec that owns them in this folder (the first run of the file as written), else the variant's."""
+    base = experiment.variants(())
+    _, owner = store.report_owner(experiment.name, variants.key(base), variants.comparable(base))
+    return variants.report_name(experiment.name, owner, experiment.variants(overrides))
 
 
 def as_experiment(experiment) -> Experiment:
@@ -114,7 +122,7 @@ def run(experiment, out=None, jobs=None, overrides=(), restart=False, progress="
     ``out``: the folder (default ``runs/NAME``); ``jobs``: worker processes, or jobs at once on Ray
     (default: the number of CPUs, never more than trials to train); ``overrides``: ``(dotted path,
     value)`` pairs or a dict, applied to every configuration last (as ``--set`` does); ``restart``:
-    forget this experiment's stored trials first; ``progress``: ``'none'``, ``'lines'``, ``'bars'`` or
+    forget the stored trials this run would continue (those with these specs and seeds) first; ``progress``: ``'none'``, ``'lines'``, ``'bars'`` or
     ``'auto'``; ``stream``: where the header line and the progress go (default: nowhere with
     ``progress='none'``, else ``sys.stdout``); ``backend``: ``'local'`` (a pool of processes) or
     ``'ray'`` (default: the experiment's ``[run] backend``, else local); ``address``: the Ray cluster's
@@ -125,8 +133,10 @@ def run(experiment, out=None, jobs=None, overrides=(), restart=False, progress="
 
     Raises :class:`SpecError` for an invalid spec and :class:`.engine.BackendError` for a backend that cannot
     run (Ray not installed, a cluster that does not answer), both before anything is stored, and
-    ``StoreError`` when ``out`` holds these trials trained with another spec.  Ctrl-C stops the
-    training and returns what is stored, with ``interrupted`` set: run it again to continue.
+    ``StoreError`` for a store that cannot be used.  Trials are stored under their spec (content-addressed,
+    see :mod:`.store`), so another spec into the same folder is stored beside the first, and writes its own
+    report files (see :mod:`.variants`).  Ctrl-C stops the training and returns what is stored, with
+    ``interrupted`` set: run it again to continue.
     """
     experiment = as_experiment(experiment)
     if experiment.search is not None:
@@ -150,9 +160,12 @@ def run(experiment, out=None, jobs=None, overrides=(), restart=False, progress="
             if log is not None:
                 print(header(experiment.name, rows, len(todo), runner, store), file=log, flush=True)
             display = make_display({}, progress, log)
+            name, variant = report_files(experiment, overrides, store)
+            if name != experiment.name:
+                check_outputs(out, run_files(name))
             driver = Driver(store, runner, display, experiment.run["epochs_per_task"])
             outcome = driver.run(Grid(rows), rows)
-            return Results.collect(experiment, out, store, outcome)
+            return Results.collect(experiment, out, store, outcome, name, variant)
         finally:
             store.close()
     finally:

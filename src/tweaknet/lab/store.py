@@ -5,9 +5,19 @@ Tables::
     experiments(name, source, created, updated)              the experiment file as run
     trials(id, experiment, configuration, seed, spec_json, spec_hash, epochs, status, owner, error, ...)
     epochs(trial_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds, finished_at,
-           val_loss, val_accuracy, node, host)
+           val_loss, val_accuracy, node, host, machine)
     checkpoints(trial_id, epoch, state, rng_json, created, digest)   the latest state of each trial
+    machines(id, key, record_json, created)                  where epochs were trained (.machine)
+    reports(name, key, variants_json, created)               which spec owns the report files NAME.*
     results                                                  view: epochs joined with their trial
+
+Trials are content-addressed: a trial is found by its ``spec_hash`` (:func:`content_key`: every field of
+its spec that changes the numbers, so not its experiment's or configuration's name, its description, its
+epoch count or its seed; with the fingerprint of its data and whether it is a grid's or a search's
+trial) and its seed.  So another spec is another trial, stored beside the first, never a conflict; the
+same spec under another name (a configuration copied into another file) is the same trial, trained
+once; and more epochs extend a trial.  ``experiment`` and ``configuration`` name a trial as the run
+that registered it last called it.
 
 ``epoch`` counts completed epochs (1 = after the first).  Epoch rows and the trial's checkpoint
 after the last of them are written in one transaction, so the store never holds one without the
@@ -18,7 +28,8 @@ it to its trial: a checkpoint that was damaged or copied from another trial, or 
 rows do not run 1..N up to its checkpoint, is found when the trial is registered again, and that
 trial is trained again from its start (:meth:`Store.upsert_trials` says which, and why).
 ``node`` is where the epoch was trained (the Ray node id; in the local pool the host name), ``host``
-that machine's name.  A trial's ``status``: 'pending', 'running', 'done', 'failed', 'interrupted',
+that machine's name, ``machine`` its record (:mod:`.machine`: CPU and vector width, BLAS and its
+threads, versions), one row per distinct record.  A trial's ``status``: 'pending', 'running', 'done', 'failed', 'interrupted',
 'pruned' (a search stopped it) or 'diverged' (its loss became NaN or infinite: its numbers are not
 an error rate).
 
@@ -66,6 +77,16 @@ import numpy as np
 
 from .spec import trial_hash
 
+#: The ``results`` view from schema version 3: with the machine record of each epoch.
+VIEW_V3 = """
+CREATE VIEW results AS
+    SELECT t.experiment, t.configuration, t.seed, e.epoch, e.train_loss, e.train_accuracy, e.test_loss,
+           e.test_accuracy, 1.0 - e.test_accuracy AS test_error, e.seconds, e.finished_at, t.spec_json,
+           e.val_loss, e.val_accuracy, 1.0 - e.val_accuracy AS val_error, e.node, e.host, t.status,
+           m.record_json AS machine
+    FROM epochs e JOIN trials t ON t.id = e.trial_id LEFT JOIN machines m ON m.id = e.machine;
+"""
+
 #: The view of epochs joined with their trial (recreated by migrations that change what it shows).
 VIEW = """
 CREATE VIEW results AS
@@ -79,9 +100,87 @@ CREATE VIEW results AS
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 
 
-def _create_view(conn) -> None:
+def _create_view(conn, sql=None) -> None:
     conn.execute("DROP VIEW IF EXISTS results")
-    conn.execute(VIEW)
+    conn.execute(sql or VIEW)
+
+
+def content_key(trial: dict, scope: str = "grid") -> str:
+    """The address of a trial's computation in a store: a hash of its spec without what does not change the
+    numbers (the experiment's and the configuration's names, the description), without the epoch count (more
+    epochs extend the trial) and the seed (the other half of the address), with ``scope``: ``'grid'`` (tested
+    after every epoch) or ``'search'`` (never tested while it trains), which store different metrics."""
+    t = json.loads(json.dumps(trial))
+    for k in ("experiment", "configuration", "description", "seed"):
+        t.pop(k, None)
+    t.get("train", {}).pop("epochs", None)
+    t["scope"] = scope
+    return hashlib.sha256(json.dumps(t, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _rebuild_trials(conn) -> None:
+    """Drop ``UNIQUE(experiment, configuration, seed)`` from ``trials``: SQLite cannot drop a constraint, so
+    the table is built again, with its children (``epochs``, ``checkpoints``: created as they are, pointing
+    at the new table, so that dropping the old one cascades to nothing)."""
+    import re
+    _script(conn, """
+    CREATE TABLE trials_v3(
+        id INTEGER PRIMARY KEY,
+        experiment TEXT NOT NULL, configuration TEXT NOT NULL, seed INTEGER NOT NULL,
+        spec_json TEXT NOT NULL, spec_hash TEXT NOT NULL, epochs INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending', owner TEXT, error TEXT,
+        created REAL NOT NULL, updated REAL NOT NULL);
+    INSERT INTO trials_v3(id, experiment, configuration, seed, spec_json, spec_hash, epochs, status, owner, error,
+                          created, updated)
+        SELECT id, experiment, configuration, seed, spec_json, spec_hash, epochs, status, owner, error, created,
+               updated FROM trials
+    """)
+    for child in ("epochs", "checkpoints"):
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (child,)).fetchone()
+        sql = re.sub(rf'^CREATE TABLE\s+(IF NOT EXISTS\s+)?"?{child}"?', f"CREATE TABLE {child}_v3", sql.strip())
+        sql = re.sub(r'REFERENCES\s+"?trials"?\s*\(', "REFERENCES trials_v3(", sql)
+        conn.execute(sql)
+        conn.execute(f"INSERT INTO {child}_v3 SELECT * FROM {child}")
+    _script(conn, """
+    DROP VIEW IF EXISTS results;
+    DROP TABLE checkpoints;
+    DROP TABLE epochs;
+    DROP TABLE trials;
+    ALTER TABLE trials_v3 RENAME TO trials;
+    ALTER TABLE epochs_v3 RENAME TO epochs;
+    ALTER TABLE checkpoints_v3 RENAME TO checkpoints
+    """)
+
+
+def _v3(conn) -> None:
+    """Content-addressed trials and the machine record (issue 16).  ``trials`` loses
+    ``UNIQUE(experiment, configuration, seed)`` (another spec under the same names is another trial) and
+    gains an index on ``(spec_hash, seed)``; ``spec_hash`` becomes :func:`content_key` (a stored trial is a
+    search's when one of its epochs was not tested) and the checkpoints' digests follow it; ``epochs``
+    gains ``machine`` (None for the epochs trained before), the tables ``machines`` and ``reports`` appear,
+    and the ``results`` view shows the machine."""
+    _rebuild_trials(conn)
+    _script(conn, """
+    CREATE INDEX trials_content ON trials(spec_hash, seed);
+    CREATE TABLE machines(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, record_json TEXT NOT NULL,
+                          created REAL NOT NULL);
+    CREATE TABLE reports(name TEXT PRIMARY KEY, key TEXT NOT NULL, variants_json TEXT NOT NULL,
+                         created REAL NOT NULL);
+    ALTER TABLE epochs ADD COLUMN machine INTEGER REFERENCES machines(id)
+    """)
+    searched = {r[0] for r in conn.execute("SELECT DISTINCT trial_id FROM epochs WHERE test_accuracy IS NULL")}
+    for tid, spec_json in conn.execute("SELECT id, spec_json FROM trials").fetchall():
+        try:
+            h = content_key(json.loads(spec_json), "search" if tid in searched else "grid")
+        except (ValueError, TypeError, AttributeError):
+            continue  # not a spec: left as it is (opening reports it when it is used)
+        conn.execute("UPDATE trials SET spec_hash = ? WHERE id = ?", (h, tid))
+    for tid, h, epoch, state, rng in conn.execute(
+            "SELECT c.trial_id, t.spec_hash, c.epoch, c.state, c.rng_json FROM checkpoints c "
+            "JOIN trials t ON t.id = c.trial_id").fetchall():
+        conn.execute("UPDATE checkpoints SET digest = ? WHERE trial_id = ?",
+                     (checkpoint_digest(tid, h, epoch, state, rng), tid))
+    _create_view(conn, VIEW_V3)
 
 
 def _script(conn, sql: str) -> None:
@@ -145,7 +244,7 @@ def _v2(conn) -> None:
 
 
 #: The schema's steps, in order (see the module's docstring): never edit a released one, append.
-MIGRATIONS = (_v1, _v2)
+MIGRATIONS = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The columns the lab reads from each of its tables: a table of these names without them is not the lab's.
 REQUIRED = {
@@ -153,8 +252,10 @@ REQUIRED = {
     "trials": {"id", "experiment", "configuration", "seed", "spec_json", "spec_hash", "epochs", "status", "owner",
                "error", "created", "updated"},
     "epochs": {"trial_id", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
-               "finished_at", "val_loss", "val_accuracy", "node", "host"},
+               "finished_at", "val_loss", "val_accuracy", "node", "host", "machine"},
     "checkpoints": {"trial_id", "epoch", "state", "rng_json", "created", "digest"},
+    "machines": {"id", "key", "record_json"},
+    "reports": {"name", "key", "variants_json"},
 }
 #: What a table must have had in any released version (checked before a store of version 0 is upgraded).
 REQUIRED_V0 = {"trials": {"id", "experiment", "configuration", "seed", "spec_json", "spec_hash", "epochs"},
@@ -488,46 +589,31 @@ class Store:
             self.conn.execute("DELETE FROM experiments WHERE name = ?", (name,))
         return cur.rowcount
 
-    def upsert_trials(self, trials: list[dict]) -> list[dict]:
-        """Insert new trials, match stored ones; return ``{'id', 'trial', 'done'}`` per trial, in order.
+    def upsert_trials(self, trials: list[dict], scope: str = "grid") -> list[dict]:
+        """Insert new trials, match stored ones by their content (:func:`content_key` with ``scope``) and seed;
+        return ``{'id', 'trial', 'done', 'status', 'reset'}`` per trial, in order.
 
-        A stored trial with the same experiment, configuration and seed must have the same spec up to
-        the epoch count (raising :class:`StoreError` otherwise); its target epoch count is updated.
-        """
+        A stored trial is renamed to the names it has here and its target epoch count updated; a spec that
+        differs in anything that changes the numbers is another trial, inserted beside the stored one.  Two
+        trials of ``trials`` with the same content and seed (a configuration written twice) get one row."""
         out, now = [], time.time()
         with self.transaction():
             for t in trials:
-                key = (t["experiment"], t["configuration"], t["seed"])
-                h = trial_hash(t)
-                row = self.conn.execute("SELECT id, spec_json, spec_hash FROM trials WHERE experiment = ? AND "
-                                        "configuration = ? AND seed = ?", key).fetchone()
+                h = content_key(t, scope)
+                names = (t["experiment"], t["configuration"])
+                row = self.conn.execute("SELECT id FROM trials WHERE spec_hash = ? AND seed = ? ORDER BY id LIMIT 1",
+                                        (h, t["seed"])).fetchone()
                 if row is None:
                     cur = self.conn.execute(
                         "INSERT INTO trials(experiment, configuration, seed, spec_json, spec_hash, epochs, created, "
-                        "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*key, json.dumps(t), h, t["train"]["epochs"],
-                                                                     now, now))
+                        "updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*names, t["seed"], json.dumps(t), h,
+                                                                     t["train"]["epochs"], now, now))
                     tid = cur.lastrowid
                 else:
-                    if row["spec_hash"] != h:
-                        try:
-                            old = json.loads(row["spec_json"])
-                            old["train"]
-                        except (ValueError, TypeError, KeyError):
-                            raise StoreDamaged(
-                                f"the stored spec of trial {key[0]}/{key[1]}/seed {key[2]} is damaged (not the "
-                                f"JSON of a trial) ({self.path}): {_what_to_do(self.path)}") from None
-                        old["train"].pop("epochs", None)
-                        new = json.loads(json.dumps(t))
-                        new["train"].pop("epochs", None)
-                        old.pop("description", None), new.pop("description", None)
-                        diff = "; ".join(list(_diff(old, new))[:4])
-                        raise StoreError(
-                            f"{self.path} already holds trial {key[0]}/{key[1]}/seed {key[2]} trained with a "
-                            f"different spec ({diff}). Use another --out folder, or --restart to discard the "
-                            f"stored trials of experiment {key[0]!r}.")
                     tid = row["id"]
-                    self.conn.execute("UPDATE trials SET spec_json = ?, epochs = ?, updated = ? WHERE id = ?",
-                                      (json.dumps(t), t["train"]["epochs"], now, tid))
+                    self.conn.execute("UPDATE trials SET experiment = ?, configuration = ?, spec_json = ?, epochs = ?, "
+                                      "updated = ? WHERE id = ?", (*names, json.dumps(t), t["train"]["epochs"], now,
+                                                                   tid))
                 done, problem = self._resume_point(tid, h)
                 if problem:
                     self.conn.execute("DELETE FROM epochs WHERE trial_id = ?", (tid,))
@@ -540,6 +626,50 @@ class Store:
                     self.conn.execute("UPDATE trials SET status = 'done', error = NULL WHERE id = ?", (tid,))
                 out.append({"id": tid, "trial": t, "done": done, "status": status, "reset": problem})
         return out
+
+    def forget(self, trials: list[dict], scope: str = "grid") -> int:
+        """Delete the stored trials (epochs, checkpoints) with the content and seed of ``trials``, as
+        ``--restart`` does; return how many."""
+        with self.transaction():
+            return sum(self.conn.execute("DELETE FROM trials WHERE spec_hash = ? AND seed = ?",
+                                         (content_key(t, scope), t["seed"])).rowcount for t in trials)
+
+    # -- the report files' owners ----------------------------------------------------------------------
+    def report_owner(self, name: str, key: str, variants: list) -> tuple[str, list]:
+        """``(key, variants)`` of the spec that owns the report files ``NAME.*`` in this folder: the one stored,
+        else (first come) ``key`` and ``variants``, stored now."""
+        with self.transaction():
+            row = self.conn.execute("SELECT key, variants_json FROM reports WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                return row["key"], json.loads(row["variants_json"])
+            self.conn.execute("INSERT INTO reports VALUES (?, ?, ?, ?)", (name, key, json.dumps(variants),
+                                                                          time.time()))
+        return key, variants
+
+    # -- machines --------------------------------------------------------------------------------------
+    def _machine_id(self, record) -> int | None:
+        """The row of a machine record (inserted the first time it is seen); None for no record."""
+        if not record:
+            return None
+        text = json.dumps(record, sort_keys=True)
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        row = self.conn.execute("SELECT id FROM machines WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            return row["id"]
+        return self.conn.execute("INSERT INTO machines(key, record_json, created) VALUES (?, ?, ?)",
+                                 (key, text, time.time())).lastrowid
+
+    def machines(self, trial_ids) -> list[dict]:
+        """The machine records the epochs of ``trial_ids`` were trained on, in the order first used, each
+        with ``epochs``: how many of those epochs; epochs trained before records were kept are left out."""
+        ids = list(trial_ids)
+        if not ids:
+            return []
+        rows = self.conn.execute(
+            f"SELECT m.record_json, COUNT(*) AS n, MIN(e.finished_at) AS first FROM epochs e JOIN machines m "
+            f"ON m.id = e.machine WHERE e.trial_id IN ({','.join('?' * len(ids))}) GROUP BY m.id ORDER BY first",
+            ids).fetchall()
+        return [{**json.loads(r["record_json"]), "epochs": r["n"]} for r in rows]
 
     def _resume_point(self, tid: int, spec_hash: str):
         """``(epochs stored, None)``, or ``(0, why)`` when the trial's checkpoint or epoch rows cannot be trusted:
@@ -574,7 +704,8 @@ class Store:
     def commit(self, owner: str, batch) -> set:
         """Write what workers sent, in one transaction: ``batch`` is a list of ``(trial_id, result)``, each
         result a dict of ``epochs`` (``{'epoch', 'metrics', 'seconds'}`` per epoch, in order), ``state``
-        (the packed checkpoint after the last of them), ``rng``, ``node`` and ``host``.  Trials that
+        (the packed checkpoint after the last of them), ``rng``, ``node``, ``host`` and ``machine`` (the
+        worker's :func:`.machine.record`, or None).  Trials that
         ``owner`` no longer owns are skipped; their ids are returned."""
         lost, now = set(), time.time()
         with self.transaction():
@@ -583,13 +714,14 @@ class Store:
                 if row is None or row["owner"] != owner:
                     lost.add(trial_id)
                     continue
+                machine = self._machine_id(res.get("machine"))
                 for e in res["epochs"]:
                     m = e["metrics"]
                     self.conn.execute(
                         "INSERT INTO epochs(trial_id, epoch, " + ", ".join(METRICS) + ", seconds, finished_at, node, "
-                        "host) VALUES (" + ", ".join("?" * (len(METRICS) + 6)) + ")",
+                        "host, machine) VALUES (" + ", ".join("?" * (len(METRICS) + 7)) + ")",
                         (trial_id, e["epoch"], *(_real(m.get(k)) for k in METRICS), float(e["seconds"]), now,
-                         res.get("node"), res.get("host")))
+                         res.get("node"), res.get("host"), machine))
                 epoch, rng = res["epochs"][-1]["epoch"], json.dumps(res["rng"])
                 digest = checkpoint_digest(trial_id, row["spec_hash"], epoch, res["state"], rng)
                 self.conn.execute("INSERT INTO checkpoints(trial_id, epoch, state, rng_json, created, digest) VALUES "

@@ -277,7 +277,7 @@ class SearchSource:
                     trial.set_user_attr("error", str(exc))
                     study.study.tell(trial, state=self.state("FAIL"))
                     continue
-                (row,) = self.store.upsert_trials([spec])
+                (row,) = self.store.upsert_trials([spec], scope="search")
                 if row["id"] in self.flying:  # the same values are training already: share their result
                     self.flying[row["id"]][1].append(trial)
                     continue

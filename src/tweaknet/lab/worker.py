@@ -25,7 +25,7 @@ import traceback
 
 from .. import fast, seeding
 from ..utils import set_random_seed
-from . import build
+from . import build, machine
 from .store import pack_state, unpack_state
 
 
@@ -95,7 +95,7 @@ def train_epochs(job: dict) -> dict:
             seconds = time.perf_counter() - t0 - (fast.compile_seconds() - c0)
             epochs.append({"epoch": e + 1, "metrics": metrics, "seconds": seconds})
         return {"status": "ok", "epochs": epochs, "state": pack_state(model.get_state()),
-                "rng": seeding.get_state(), "node": node, "host": host}
+                "rng": seeding.get_state(), "node": node, "host": host, "machine": machine.record()}
     except Exception:
         return {"status": "failed", "error": traceback.format_exc(), "node": node, "host": host}
 
