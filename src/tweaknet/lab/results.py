@@ -97,7 +97,8 @@ class Results:
 
     def format_table(self) -> str:
         """The summary table that ``tweaknet run`` prints."""
-        return report.format_table(self.summaries(), self.name)
+        table = report.format_table(self.summaries(), self.name)
+        return table + "".join("\n" + line for line in self.machine_lines())
 
     def machine_lines(self) -> list:
         """``trained on: CPU, BLAS, versions`` per machine the epochs were trained on (the README explains why
@@ -111,4 +112,5 @@ class Results:
         return their paths. Without matplotlib the CSV files are written, then ImportError is raised."""
         groups = self.groups()
         title = f"{self.name} ({self.description})" if self.description else self.name
-        return report.write_all(out or self.out, self.name, groups, report.summarize(groups), title)
+        return report.write_all(out or self.out, self.name, groups, report.summarize(groups), title,
+                                self.machine_lines()[:3])
