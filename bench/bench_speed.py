@@ -64,7 +64,8 @@ NAMES = {"tweaknet": "tweaknet", "tweaknet_ref": "tweaknet reference path", "fus
 
 # ----------------------------------------------------------------------------------- tweaknet
 class TweaknetTrainer:
-    """The configuration through tweaknet's public, Keras-compatible API."""
+    """The configuration through tweaknet's public, Keras-compatible API; one Dense layer per kernel in
+    ``weights`` (``configs.initial_weights``: 784-25-10, or other hidden widths)."""
 
     def __init__(self, conf, weights, metrics=True):
         import tweaknet
@@ -74,12 +75,12 @@ class TweaknetTrainer:
         def init(kind):
             return initializers.RandomUniform(minval=-0.1, maxval=0.1) if kind == "uniform0.1" else kind
 
-        self.model = tweaknet.Sequential([
-            layers.Dense(25, activation=conf.hidden, kernel_initializer=init(conf.hidden_init),
-                         bias_initializer="zeros", input_shape=(784,)),
-            layers.Dense(10, activation=conf.output, kernel_initializer=init(conf.output_init),
-                         bias_initializer="zeros"),
-        ])
+        kernels = weights[0::2]
+        self.model = tweaknet.Sequential([layers.Input(shape=(kernels[0].shape[0],))] + [
+            layers.Dense(k.shape[1], activation=conf.output if last else conf.hidden,
+                         kernel_initializer=init(conf.output_init if last else conf.hidden_init),
+                         bias_initializer="zeros")
+            for k, last in zip(kernels, [False] * (len(kernels) - 1) + [True])])
         opt = (optimizers.SGD(learning_rate=conf.lr) if conf.optimizer == "sgd"
                else optimizers.Adam(learning_rate=conf.lr))
         loss = "mean_squared_error" if conf.loss == "mse" else "categorical_crossentropy"
@@ -171,6 +172,27 @@ class Result:
         return {"who": self.who, "conf": self.conf, "setting": self.setting, "samples": self.samples,
                 "walls": self.walls, "cpus": self.cpus, "per_epoch_s": self.per_epoch, "warmup_s": self.first,
                 "logs": self.logs, "note": self.note}
+
+
+def pick(ap, text, allowed, what="contender") -> list[str]:
+    """The comma-separated names in ``text``, each one of ``allowed`` (an argparse error otherwise)."""
+    names = [w.strip() for w in text.split(",") if w.strip()]
+    bad = [w for w in names if w not in allowed]
+    if bad:
+        ap.error(f"unknown {what}(s) {bad}; choose from {','.join(allowed)}")
+    return names
+
+
+def finish(md, args, load_start, t_start, payload) -> None:
+    """Print the Markdown tables with the run's load and time; write them (``--markdown``) and ``payload``
+    (``--json``)."""
+    print(f"\n== Markdown (load average at the start: {load_start}, at the end: {loadavg()}; "
+          f"total {time.perf_counter() - t_start:.0f} s)\n")
+    print(md)
+    if args.markdown:
+        Path(args.markdown).write_text(md + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=1))
 
 
 def run_trials(epoch_fn, orders, early_stop_after=None):
@@ -489,10 +511,7 @@ def main(argv=None) -> int:
         args.repeats, args.keras_samples = min(args.repeats, 2), min(args.keras_samples, 500)
     if args.trial is not None:
         return trial(args)
-    only = [w.strip() for w in args.only.split(",") if w.strip()]
-    bad = [w for w in only if w not in ALL]
-    if bad:
-        ap.error(f"unknown contender(s) {bad}; choose from {ALL}")
+    only = pick(ap, args.only, ALL)
 
     from configs import CONFIGS
     from threads import blas_info
@@ -517,15 +536,8 @@ def main(argv=None) -> int:
         for text, ratio, target, met, _, cpu in rl:
             cpu_s = "" if cpu is None else f"   (1-thread CPU time: {cpu:.2f}x)"
             print(f"  conf {c}: {text:44s} target {target:8s} {'MET' if met else 'NOT MET':8s}{cpu_s}")
-    md = markdown(rows, args.confs)
-    print(f"\n== Markdown (load average at the start: {load_start}, at the end: {loadavg()}; "
-          f"total {time.perf_counter() - t_start:.0f} s)\n")
-    print(md)
-    if args.markdown:
-        Path(args.markdown).write_text(md + "\n")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"machine": info, "command": command,
-                                               "results": [dict(r.as_dict(), raw=r.raw) for r in rows]}, indent=1))
+    finish(markdown(rows, args.confs), args, load_start, t_start,
+           {"machine": info, "command": command, "results": [dict(r.as_dict(), raw=r.raw) for r in rows]})
     return 0
 
 

@@ -74,9 +74,15 @@ def _draw(kind: str, shape, rng: np.random.Generator) -> np.ndarray:
     raise ValueError(f"unknown initializer {kind!r}")
 
 
-def initial_weights(conf: Config, seed: int = 0) -> list[np.ndarray]:
-    """Keras-layout float32 weights ``[W1 (784, 25), b1 (25,), W2 (25, 10), b2 (10,)]``."""
+def initial_weights(conf: Config, seed: int = 0, hidden=(N_HIDDEN,)) -> list[np.ndarray]:
+    """Keras-layout float32 weights ``[W1 (784, 25), b1 (25,), W2 (25, 10), b2 (10,)]``; ``hidden`` gives
+    other hidden widths (``(W, W)``: ``[W1 (784, W), b1, W2 (W, W), b2, W3 (W, 10), b3]``).  The kernels are
+    drawn in layer order from one generator, the hidden ones with ``conf.hidden_init``, the last with
+    ``conf.output_init``."""
     rng = np.random.default_rng(seed)
-    w1 = _draw(conf.hidden_init, (N_IN, N_HIDDEN), rng).astype(np.float32)
-    w2 = _draw(conf.output_init, (N_HIDDEN, N_OUT), rng).astype(np.float32)
-    return [w1, np.zeros(N_HIDDEN, np.float32), w2, np.zeros(N_OUT, np.float32)]
+    sizes = [N_IN, *hidden, N_OUT]
+    out = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        kind = conf.output_init if i == len(sizes) - 2 else conf.hidden_init
+        out += [_draw(kind, (fan_in, fan_out), rng).astype(np.float32), np.zeros(fan_out, np.float32)]
+    return out

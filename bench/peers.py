@@ -10,6 +10,13 @@ and accuracy are accumulated in tensors (no ``.item()`` per step).
 
 Keras 3: ``model.fit(x, y, batch_size, epochs=1, shuffle=True, verbose=0)`` with
 ``KERAS_BACKEND=torch`` (set here unless already set).
+
+JAX (``bench`` extra: jax, optax): the whole epoch is one ``jax.jit`` function, ``jax.lax.scan`` of the
+training step over the batches of a permutation drawn inside it (``jax.random.permutation``; each
+step gathers its batch), a last partial batch as one more step, ``optax.sgd`` / ``optax.adam`` with
+Keras's hyperparameters (``eps=1e-7``, added to the bias-corrected root as in PyTorch), the same losses
+(``optax.softmax_cross_entropy`` on the logits; MSE after a sigmoid).  Parameters and optimizer state
+are donated to the call, so an epoch updates them in place.
 """
 from __future__ import annotations
 
@@ -28,8 +35,10 @@ class TorchTrainer:
         import torch
         from torch import nn
         self.torch, self.conf = torch, conf
-        act = nn.Tanh() if conf.hidden == "tanh" else nn.ReLU()
-        layers = [nn.Linear(N_IN, N_HIDDEN), act, nn.Linear(N_HIDDEN, N_OUT)]
+        layers = []
+        for k in weights[0::2]:        # one nn.Linear per kernel of ``weights`` (Keras layout: (in, out))
+            layers += [nn.Linear(*k.shape), nn.Tanh() if conf.hidden == "tanh" else nn.ReLU()]
+        layers.pop()                   # no hidden activation after the last layer
         if conf.output == "sigmoid":
             layers.append(nn.Sigmoid())
         self.model = nn.Sequential(*layers)
@@ -48,20 +57,19 @@ class TorchTrainer:
         self.Y = torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float32))
         self.labels = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
 
+    def linears(self):
+        return [m for m in self.model if isinstance(m, self.torch.nn.Linear)]
+
     def set_weights(self, weights):
         torch = self.torch
-        W1, b1, W2, b2 = weights
-        lin1, lin2 = self.model[0], self.model[2]
         with torch.no_grad():
-            lin1.weight.copy_(torch.from_numpy(np.ascontiguousarray(W1.T)))
-            lin1.bias.copy_(torch.from_numpy(b1))
-            lin2.weight.copy_(torch.from_numpy(np.ascontiguousarray(W2.T)))
-            lin2.bias.copy_(torch.from_numpy(b2))
+            for lin, W, b in zip(self.linears(), weights[0::2], weights[1::2]):
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+                lin.bias.copy_(torch.from_numpy(b))
 
     def get_weights(self):
-        lin1, lin2 = self.model[0], self.model[2]
-        return [lin1.weight.detach().numpy().T.copy(), lin1.bias.detach().numpy().copy(),
-                lin2.weight.detach().numpy().T.copy(), lin2.bias.detach().numpy().copy()]
+        return [a for lin in self.linears() for a in (lin.weight.detach().numpy().T.copy(),
+                                                     lin.bias.detach().numpy().copy())]
 
     def epoch(self, order, track=True):
         torch = self.torch
@@ -87,6 +95,77 @@ class TorchTrainer:
         if not track:
             return {}
         return {"loss": float(loss_sum) / n, "accuracy": float((preds == ls).double().mean())}
+
+
+# ----------------------------------------------------------------------------------------- JAX
+class JaxTrainer:
+    """One configuration in JAX; ``compile(n)`` compiles the epoch over the first ``n`` samples ahead of time
+    (returns the seconds it took), ``epoch(n)`` trains one shuffled epoch over them."""
+
+    def __init__(self, conf: Config, weights, X, Y, seed: int = 0):
+        import jax
+        import jax.numpy as jnp
+        import optax
+        self.jax, self.conf = jax, conf
+        self.params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in zip(weights[0::2], weights[1::2])]
+        self.opt = (optax.sgd(conf.lr) if conf.optimizer == "sgd"
+                    else optax.adam(conf.lr, b1=ADAM_BETA_1, b2=ADAM_BETA_2, eps=ADAM_EPSILON))
+        self.state = self.opt.init(self.params)
+        self.X = jnp.asarray(np.ascontiguousarray(X, dtype=np.float32))
+        self.Y = jnp.asarray(np.ascontiguousarray(Y, dtype=np.float32))
+        self.key = jax.random.PRNGKey(seed)
+        self.compiled = {}
+
+    def _epoch_fn(self, n):
+        jax, conf, opt = self.jax, self.conf, self.opt
+        jnp, optax = jax.numpy, __import__("optax")
+        act = jnp.tanh if conf.hidden == "tanh" else jax.nn.relu
+        B = conf.batch
+
+        def loss_fn(params, xb, yb):
+            for W, b in params[:-1]:
+                xb = act(xb @ W + b)
+            W, b = params[-1]
+            z = xb @ W + b
+            if conf.loss == "mse":
+                return jnp.mean((jax.nn.sigmoid(z) - yb) ** 2), z
+            return jnp.mean(optax.softmax_cross_entropy(z, yb)), z
+
+        def epoch(params, state, key, X, Y):
+            def step(carry, idx):
+                params, state, loss_sum, correct = carry
+                xb, yb = X[idx], Y[idx]
+                (loss, z), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, xb, yb)
+                updates, state = opt.update(grads, state, params)
+                params = optax.apply_updates(params, updates)
+                correct = correct + jnp.sum(jnp.argmax(z, axis=1) == jnp.argmax(yb, axis=1))
+                return (params, state, loss_sum + loss * idx.shape[0], correct), None
+
+            perm = jax.random.permutation(key, n)
+            steps = n // B
+            carry = (params, state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+            carry, _ = jax.lax.scan(step, carry, perm[:steps * B].reshape(steps, B))
+            if n % B:
+                carry, _ = step(carry, perm[steps * B:])
+            return carry
+
+        return jax.jit(epoch, donate_argnums=(0, 1))
+
+    def compile(self, n) -> float:
+        import time
+        t0 = time.perf_counter()
+        if n not in self.compiled:
+            self.compiled[n] = self._epoch_fn(n).lower(self.params, self.state, self.key, self.X, self.Y).compile()
+        return time.perf_counter() - t0
+
+    def epoch(self, n):
+        self.compile(n)
+        self.key, sub = self.jax.random.split(self.key)
+        self.params, self.state, loss_sum, correct = self.compiled[n](self.params, self.state, sub, self.X, self.Y)
+        return {"loss": float(loss_sum) / n, "accuracy": int(correct) / n}
+
+    def get_weights(self):
+        return [np.asarray(a) for W, b in self.params for a in (W, b)]
 
 
 # ----------------------------------------------------------------------------------------- Keras
