@@ -66,33 +66,36 @@ def read_header(read) -> tuple[dict, int]:
     """``({name: (dtype, shape, start, stop)}, data_size)`` from the start of a safetensors stream."""
     head = read(8)
     if len(head) < 8:
-        raise ArraysError(f"truncated: a safetensors stream starts with an 8-byte header length, found "
+        raise ArraysError(f"is truncated: a safetensors stream starts with an 8-byte header length, found "
                           f"{len(head)} byte(s)")
     n = int.from_bytes(head, "little")
     if n > HEADER_LIMIT:
         raise ArraysError(f"declares a header of {n} bytes, over the limit of {HEADER_LIMIT // 2**20} MiB")
-    meta = read_json(lambda _: read(n), n)
+    try:
+        meta = read_json(lambda _: read(n), n)
+    except ArraysError as exc:
+        raise ArraysError(f"has a header that is {exc}") from None
     if not isinstance(meta, dict):
-        raise ArraysError(f"the header holds a {type(meta).__name__}, not a JSON object")
+        raise ArraysError(f"has a header holding a {type(meta).__name__}, not a JSON object")
     if not isinstance(meta.pop("__metadata__", {}), dict):
-        raise ArraysError("the header's __metadata__ is not a JSON object")
+        raise ArraysError("has a header whose __metadata__ is not a JSON object")
     entries, spans = {}, []
     for name, e in meta.items():
         if not isinstance(e, dict) or e.get("dtype") not in DTYPES or not isinstance(e.get("shape"), list) \
                 or not all(_int(d) for d in e["shape"]) or not isinstance(e.get("data_offsets"), list) \
                 or len(e["data_offsets"]) != 2 or not all(_int(d) for d in e["data_offsets"]):
-            raise ArraysError(f"array {name!r} has an invalid header entry {e!r} (tweaknet writes float arrays: "
-                              f"{', '.join(DTYPES)})")
+            raise ArraysError(f"has an invalid header entry for array {name!r}: {str(e)[:200]} (tweaknet writes "
+                              f"float arrays: {', '.join(DTYPES)})")
         dtype, shape, (start, stop) = DTYPES[e["dtype"]], tuple(e["shape"]), e["data_offsets"]
         if stop - start != math.prod(shape) * dtype.itemsize:
-            raise ArraysError(f"array {name!r} of shape {shape} and dtype {e['dtype']} needs "
+            raise ArraysError(f"declares array {name!r} of shape {shape} and dtype {e['dtype']}, which needs "
                               f"{math.prod(shape) * dtype.itemsize} bytes, its offsets give {stop - start}")
         entries[name] = (dtype, shape, start, stop)
         spans.append((start, stop))
     end = 0
     for start, stop in sorted(spans):
         if start != end:
-            raise ArraysError("the arrays' offsets overlap or leave gaps")
+            raise ArraysError("declares arrays whose offsets overlap or leave gaps")
         end = stop
     return dict(sorted(entries.items(), key=_order)), end
 
@@ -107,7 +110,7 @@ def read_data(read, entries: dict, size: int) -> dict:
     """Read exactly ``size`` bytes of data (no more: a trailing byte is damage) and return the arrays."""
     data = read(size)
     if len(data) < size:
-        raise ArraysError(f"truncated: the header declares {size} bytes of data, the file holds {len(data)}")
+        raise ArraysError(f"is truncated: the header declares {size} bytes of data, the file holds {len(data)}")
     if read(1):
         raise ArraysError("has bytes after the data its header declares")
     return {name: np.frombuffer(data, dtype, math.prod(shape), start).reshape(shape)

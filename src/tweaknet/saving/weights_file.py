@@ -56,7 +56,7 @@ def load_weights(model, path) -> None:
                                  f"({_describe(layout)}){where}. Load them into the architecture that saved them.")
             arrays = read_data(f.read, entries, size)
         except ArraysError as exc:
-            raise ValueError(f"{path}: damaged or not a tweaknet weights file: {exc}.") from None
+            raise ValueError(f"{path}: damaged or not a tweaknet weights file: it {exc}.") from None
         except OSError as exc:
             raise ValueError(f"{path}: cannot read ({exc.strerror or exc}).") from None
     for (key, array), (name, _) in zip(arrays.items(), layout):
