@@ -58,8 +58,9 @@ class Sequential(Trainer):
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a tweaknet layer, got {layer!r} ({type(layer).__name__}).")
-        if id(layer) in self._layer_ids:
-            index = next(i for i, other in enumerate(self.layers) if other is layer)
+        index = next((i for i, other in enumerate(self.layers) if other is layer), None) \
+            if id(layer) in self._layer_ids else None  # the scan runs only when the id is known: O(1) otherwise
+        if index is not None:
             raise ValueError(
                 f"Layer {layer.name!r} is already layer {index} of model {self.name!r}: a layer instance can be used "
                 f"once per model. Tied weights would fight over the model's single parameter buffer (only the last "
@@ -74,6 +75,11 @@ class Sequential(Trainer):
         self.layers.append(layer)
         self._layer_ids.add(id(layer))
         self._built = False  # the flat buffer is repacked on next use (``built``, ``flat``)
+
+    def __setstate__(self, state):
+        """A copied or unpickled model holds new layer objects: their ids are recomputed."""
+        self.__dict__.update(state)
+        self._layer_ids = {id(layer) for layer in self.layers}
 
     @staticmethod
     def _build_layer(layer, shape) -> None:
