@@ -56,8 +56,9 @@ def _blas() -> list:
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    return [{"api": i.get("internal_api"), "version": i.get("version"), "architecture": i.get("architecture"),
-             "threads": i.get("num_threads")} for i in threadpool_info() if i.get("user_api") == "blas"]
+    found = [{"api": i.get("internal_api"), "version": i.get("version"), "architecture": i.get("architecture"),
+              "threads": i.get("num_threads")} for i in threadpool_info() if i.get("user_api") == "blas"]
+    return sorted(found, key=lambda b: json.dumps(b, sort_keys=True))  # not in the order they were loaded
 
 
 @functools.lru_cache(maxsize=1)
