@@ -94,3 +94,15 @@ def test_explain_reads_as_a_sentence_at_the_prompt():
     info = fast.explain(model)
     assert info is not None and repr(info).startswith("<Explanation: ") and str(info) in repr(info)
     assert ("compiled path" in str(info)) == info.compiled
+
+
+def test_the_first_overall_line_comes_after_two_seconds():
+    out = io.StringIO()
+    display = LineDisplay({1: "a", 2: "b"}, out)
+    display.clock.started -= 2.5  # as if the run had started 2.5 s ago, in silence (workers starting, compiling)
+    display.last -= 2.5
+    display.handle(("tick", None, dict(COUNTS, epochs_left=20)))
+    assert out.getvalue().startswith("[overall: 0/5 trials done, 2 running; 2 s elapsed]") or \
+        out.getvalue().startswith("[overall: 0/5 trials done, 2 running; 3 s elapsed]")
+    display.handle(("tick", None, dict(COUNTS, epochs_left=20)))
+    assert out.getvalue().count("[overall: ") == 1  # the next one 5 s later

@@ -18,6 +18,8 @@ import time
 
 #: Seconds between two overall lines (trials done, elapsed, time left) of the line display.
 OVERALL_EVERY = 5.0
+#: Seconds before the first overall line.
+FIRST_OVERALL = 2.0
 
 
 def label(trial: dict) -> str:
@@ -87,7 +89,9 @@ class LineDisplay:
         self.names, self.stream = names, stream or sys.stdout
         self.clock = Clock()
         self.every = OVERALL_EVERY if overall_every is None else overall_every
-        self.last = self.clock.started
+        # The first overall line comes after 2 s (a first run starts its workers and compiles in silence
+        # otherwise), the next ones every ``overall_every`` seconds.
+        self.last = self.clock.started - max(0.0, self.every - FIRST_OVERALL)
 
     def write(self, text):
         print(text, file=self.stream, flush=True)
