@@ -442,8 +442,10 @@ def main(argv=None) -> int:
     if "jax" in contenders and info["jax"] is None:
         print("jax is not installed (pip install 'tweaknet[bench]'): no JAX column")
         contenders.remove("jax")
+    sliced = (f"every epoch timed on a slice of {args.samples} samples" if args.budget <= 0 else
+              f"epochs over {args.budget:g} s timed on a slice (at most {args.samples} samples)")
     print(f"{len(cells)} cells x {len(contenders)} contenders, each trial in its own process; {args.repeats} timed "
-          f"epochs; epochs over {args.budget:g} s timed on a slice (at most {args.samples} samples)", flush=True)
+          f"epoch(s); {sliced}", flush=True)
     t_start, load_start = time.perf_counter(), loadavg()
     results = {}
     for cell in cells:
