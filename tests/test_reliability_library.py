@@ -373,11 +373,13 @@ def _nan_model(n, classes):
 
 
 @pytest.mark.parametrize("classes", [2, 3])
-def test_accuracy_counts_nan_predictions_as_wrong_on_both_paths(classes):
+def test_accuracy_counts_nan_predictions_as_wrong_and_the_loss_is_nan_on_both_paths(classes):
     m, x, y = _nan_model(200, classes)  # 200 samples: the reference path
-    assert m.evaluate(x, y, return_dict=True)["accuracy"] == 0.0
+    logs = m.evaluate(x, y, return_dict=True)
+    assert logs["accuracy"] == 0.0 and np.isnan(logs["loss"])
     m, x, y = _nan_model(25_000, classes)  # over the compiled path's threshold (fast-math: bits tested)
-    assert m.evaluate(x, y, return_dict=True)["accuracy"] == 0.0
+    logs = m.evaluate(x, y, return_dict=True)
+    assert logs["accuracy"] == 0.0 and np.isnan(logs["loss"])  # the loss's clip under fast-math made it 14.5
     healthy = tn.Sequential([L.Dense(1 if classes == 2 else 3, input_shape=(4,))])
     healthy.compile("sgd", "mse" if classes == 2 else "sparse_categorical_crossentropy", metrics=["accuracy"])
     assert healthy.evaluate(x, y, return_dict=True)["accuracy"] > 0  # finite outputs still score
@@ -454,7 +456,7 @@ def test_a_fifo_as_the_mnist_path_is_named_as_such(tmp_path):
         mnist.load_data(path=fifo)
 
 
-BEHAVIOURS = [test_accuracy_counts_nan_predictions_as_wrong_on_both_paths, test_a_model_builds_in_time_linear_in_its_layers,
+BEHAVIOURS = [test_accuracy_counts_nan_predictions_as_wrong_and_the_loss_is_nan_on_both_paths, test_a_model_builds_in_time_linear_in_its_layers,
               test_save_writes_through_a_symlink_to_its_target, test_validation_freq_as_a_list_of_epochs_as_keras_3,
               test_csv_logger_defuses_cells_that_start_like_formulas,
               test_normalization_adapt_on_28x28_images_matches_keras,

@@ -94,6 +94,16 @@ class CompiledModel:
 
     def _logs(self, loss_sum, hits, seen):
         logs = {"loss": float(loss_sum) / seen}
+        if not self._finite():  # the generated code runs under fast-math, where the losses' clip turns NaN
+            logs["loss"] = float("nan")  # outputs into finite values: a diverged model is reported as one
+        return self._metric_logs(logs, hits, seen)
+
+    def _finite(self) -> bool:
+        """Whether every weight (parameters and buffers such as moving variances) is finite (NumPy, outside
+        the compiled code: fast-math cannot fold this test away)."""
+        return all(np.isfinite(w).all() for layer in self.model.layers for w in layer.weights)
+
+    def _metric_logs(self, logs, hits, seen):
         for m, metric in enumerate(self.model.compiled_metrics):
             logs[metric.name] = float(hits[m]) / seen
         return logs
