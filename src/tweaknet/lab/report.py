@@ -148,7 +148,8 @@ def plot(path, groups, title: str = "", notes=()) -> None:
         ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
         ax.set_xlabel("epoch")
         ax.set_ylabel("test error")
-        ax.set_ylim(0, top * 1.05 if top > 0 else None)
+        # headroom for the legend above the curves (error curves fall: their start is the highest point)
+        ax.set_ylim(0, top * (1.05 + 0.06 * (len(ax.lines) + 1)) if top > 0 else None)
         ax.grid(True, alpha=0.3)
         if k == 1:
             ax.set_title("the configurations that learn, zoomed", fontsize="medium")
