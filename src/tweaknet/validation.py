@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import os
 
 import numpy as np
 
@@ -32,6 +33,24 @@ def check_int(name: str, value, *, low=None, allow_none=False):
     if low is not None and value < low:
         raise ValueError(f"`{name}` must be >= {low}, got {value!r}.")
     return int(value)
+
+
+def physical_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_allocation(nbytes: float, what: str, fix: str) -> None:
+    """A MemoryError naming ``what`` and the GiB it needs when ``nbytes`` exceeds this machine's physical
+    memory: raised before allocating, because with memory overcommit a huge allocation can succeed and the
+    process is killed later, when the pages are touched."""
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise MemoryError(f"{what} needs {nbytes / 2**30:.3g} GiB, more than this machine's "
+                          f"{total / 2**30:.3g} GiB of memory; {fix}")
 
 
 def as_float_array(name: str, data, dtype) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 from .. import config
 from ..initializers import get as get_initializer
 from ..registry import snake_case
+from ..validation import check_allocation
 
 _NAME_COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
 #: True inside :func:`planned_weights`: ``add_weight`` then allocates nothing (a zero-strided array).
@@ -96,12 +97,14 @@ class Layer:
         if _PLANNING.get():  # planned_weights: the shape only, one element of memory
             value = np.lib.stride_tricks.as_strided(np.zeros(1, self.dtype), tuple(shape), (0,) * len(shape))
         else:
+            what = f"Layer {self.name!r} weight {name!r} of shape {tuple(shape)} ({self.dtype})"
+            fix = "check the layer's size (units) and its input shape."
+            check_allocation(np.prod(shape, dtype=float) * self.dtype.itemsize, what, fix)
             try:
                 value = get_initializer(initializer)(tuple(shape), dtype=self.dtype)
             except MemoryError:
-                raise MemoryError(f"Layer {self.name!r} weight {name!r} of shape {tuple(shape)} needs "
-                                  f"{np.prod(shape, dtype=float) * self.dtype.itemsize / 2**30:.3g} GiB of "
-                                  f"{self.dtype}; check the layer's size (units) and its input shape.") from None
+                raise MemoryError(f"{what} needs {np.prod(shape, dtype=float) * self.dtype.itemsize / 2**30:.3g} "
+                                  f"GiB, which could not be allocated; {fix}") from None
             value = np.asarray(value)
             if value.shape != tuple(shape):
                 raise ValueError(f"Layer {self.name!r}: the initializer of {name!r} returned shape {value.shape}, "

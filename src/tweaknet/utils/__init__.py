@@ -5,6 +5,7 @@ import numpy as np
 
 from ..layers.base import clear_session
 from ..seeding import set_random_seed
+from ..validation import check_allocation
 
 
 def to_categorical(x, num_classes=None, dtype="float32"):
@@ -23,12 +24,14 @@ def to_categorical(x, num_classes=None, dtype="float32"):
     if x.size and (x.min() < 0 or x.max() >= num_classes):
         raise ValueError(f"to_categorical needs labels in [0, {num_classes - 1}], got values from {x.min()} "
                          f"to {x.max()}.")
+    what = f"to_categorical: {x.size} labels x {num_classes} classes"
+    fix = "check num_classes, or keep integer labels with loss='sparse_categorical_crossentropy'."
+    nbytes = float(x.size) * num_classes * np.dtype(dtype).itemsize
+    check_allocation(nbytes, what, fix)
     try:
         out = np.zeros((*x.shape, num_classes), dtype=dtype)
     except MemoryError:
-        raise MemoryError(f"to_categorical: {x.size} labels x {num_classes} classes need "
-                          f"{x.size * num_classes * np.dtype(dtype).itemsize / 2**30:.3g} GiB; check num_classes, or keep "
-                          f"integer labels with loss='sparse_categorical_crossentropy'.") from None
+        raise MemoryError(f"{what} need {nbytes / 2**30:.3g} GiB, which could not be allocated; {fix}") from None
     np.put_along_axis(out, x[..., None], 1, axis=-1)
     return out
 
