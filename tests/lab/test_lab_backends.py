@@ -119,6 +119,8 @@ def test_local_loader_code_is_shipped_installed_code_is_not(tmp_path, monkeypatc
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "sub.py").write_text("def load():\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("mydata", "pkg", "pkg.sub"):  # another test's module of the same name, imported before
+        monkeypatch.delitem(sys.modules, name, raising=False)
     trials = [{"data": {"dataset": d}} for d in ("mnist", "synthetic", {"python": "mydata:load"},
                                                   {"python": "pkg.sub:load"}, {"python": "numpy.random:default_rng"},
                                                   {"python": "mydata:load"})]

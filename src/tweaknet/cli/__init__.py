@@ -4,16 +4,17 @@ Each module has ``register(subparsers)``, which adds its parser(s) and sets ``fu
 parsed arguments, returning the exit status).  To add a command, write such a module and add it to
 ``COMMANDS``.  This package is the only place that knows argparse, exit statuses and the commands'
 console output; what the commands do is in the library (``tweaknet.lab.run``, ``model.diagnose``, ...).
+Every command runs inside one error boundary (:func:`.common.boundary`): an expected failure is one line,
+``tweaknet: error: <what> (<path>): <what to do>``, with the exit statuses listed in :mod:`.common`.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .. import __version__
 from . import data, diagnose, export, plot, preset, run, search
-from .common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE
+from .common import EXIT_USAGE, boundary
 
 COMMANDS = (run, search, preset, diagnose, plot, data, export)  # run: table5-1 and run
 
@@ -37,17 +38,4 @@ def main(argv=None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (``tweaknet preset table5-1 | head``): stop quietly, as ``cat`` does.  Point
-        # stdout at /dev/null so that Python's own flush at exit does not raise again.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
-        return EXIT_BROKEN_PIPE
+    return boundary(args.func, args)

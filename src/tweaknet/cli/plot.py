@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..diagnostics import plots
+from ..lab.outputs import output_folder
 from .common import EXIT_OK
 
 
@@ -13,6 +14,6 @@ def register(sub) -> None:
 
 
 def command(args) -> int:
-    for path in plots.activation_figures(args.out):
+    for path in plots.activation_figures(output_folder(args.out, "--out")):
         print(f"wrote {path}")
     return EXIT_OK

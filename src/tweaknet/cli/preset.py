@@ -4,8 +4,7 @@ from __future__ import annotations
 import sys
 
 from ..lab import presets
-from ..lab.spec import SpecError
-from .common import EXIT_OK, reporting
+from .common import EXIT_OK
 
 
 def register(sub) -> None:
@@ -15,7 +14,6 @@ def register(sub) -> None:
     p.set_defaults(func=command)
 
 
-@reporting(SpecError)
 def command(args) -> int:
     if args.list or not args.name:
         for name in presets.names():

@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 from .. import lab
-from ..lab import BackendError, build, presets
+from ..lab import build, presets
 from ..lab.display import label
-from ..lab.spec import MAX_TRIALS, SpecError, parse_value
-from ..lab.store import StoreError
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, reporting
+from ..lab.spec import MAX_TRIALS, SpecError, parse_value, split_path
+from .common import EXIT_DIVERGED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, error, os_message
 
 
 def _seeds(text: str):
@@ -34,11 +33,24 @@ def _positive(text: str) -> int:
     return n
 
 
+#: Keys that are not part of a trial: --set cannot change them (edit the file).
+NOT_SETTABLE = ("name", "description", "grid", "configurations", "run", "search")
+
+
 def _assignment(text: str):
     path, sep, value = text.partition("=")
-    if not sep or not path.strip():
+    path = path.strip()
+    if not sep or not path or not value.strip():
         raise argparse.ArgumentTypeError(f"expected PATH=VALUE (like optimizer.learning_rate=0.1), got {text!r}")
-    return path.strip(), parse_value(value.strip())
+    head = path.split(".")[0].split("[")[0]
+    if head in NOT_SETTABLE:
+        raise argparse.ArgumentTypeError(f"{path!r}: --set changes the keys of every trial (data, model, optimizer, "
+                                         f"train); {head!r} is not one of them: edit the file")
+    try:
+        split_path(path)
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return path, parse_value(value.strip())
 
 
 def run_options(p: argparse.ArgumentParser, default_out: str):
@@ -100,12 +112,10 @@ def register(sub) -> None:
     p.set_defaults(func=run_file)
 
 
-@reporting(SpecError, StoreError, BackendError)
 def table5_1(args) -> int:
     return run_experiment(presets.get("table5-1"), args)
 
 
-@reporting(SpecError, StoreError, BackendError)
 def run_file(args) -> int:
     return run_experiment(lab.load(args.file), args)
 
@@ -146,15 +156,23 @@ def run_experiment(experiment, args) -> int:
 def conclude(results, failure) -> int:
     """Print the results' table, write their files, say how to continue; return the exit status.  ``failure``:
     the message for a failed trial."""
-    print("\n" + results.format_table())
+    print("\n" + results.format_table(), flush=True)
     try:
         paths = results.write_all()
         print(f"\nwrote {', '.join(map(str, paths.values()))}")
     except ImportError as exc:  # no matplotlib: the CSV files are written, the plot is not
         print(f"\nwrote the CSV files; no plot: {exc}")
+    except OSError as exc:  # the results are stored and printed: say so, and how to write the files later
+        return error(f"cannot write the result files: {os_message(exc)}; the results are stored in {results.store} "
+                     f"(the table above): fix the path and run the same command again to write the files "
+                     f"without training")
     if results.interrupted:
         print("interrupted: run the same command again to continue where it stopped")
         return EXIT_INTERRUPTED
     for t in results.failed:
         print(failure(t), file=sys.stderr)
-    return EXIT_FAILED if results.failed else EXIT_OK
+    diverged = [t for t in getattr(results, "trials", []) if getattr(t, "status", None) == "diverged"]
+    for t in diverged:
+        print(f"{t.label} diverged: its loss became NaN or infinite at epoch {len(t.epochs)}; it is stored as "
+              f"diverged and left out of the table's mean (try a smaller learning rate or clipnorm)", file=sys.stderr)
+    return EXIT_FAILED if results.failed else EXIT_DIVERGED if diverged else EXIT_OK

@@ -6,11 +6,9 @@ import sys
 from pathlib import Path
 
 from .. import lab
-from ..lab import BackendError
 from ..lab.studies import check_space, parse, search_overrides
 from ..lab.spec import SpecError
-from ..lab.store import StoreError
-from .common import EXIT_OK, reporting
+from .common import EXIT_OK
 from .run import backend, conclude, overrides, run_options
 
 
@@ -26,7 +24,6 @@ def register(sub) -> None:
     p.set_defaults(func=search_file)
 
 
-@reporting(SpecError, StoreError, BackendError)
 def search_file(args) -> int:
     experiment = lab.load(args.file)
     if args.jobs is not None and args.jobs < 1:

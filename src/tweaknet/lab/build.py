@@ -16,8 +16,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import io
 import json
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +114,21 @@ def _raw(dataset):
     if dataset == "synthetic":
         return _synthetic()
     ref = dataset["python"]
+    if _running:
+        raise SpecError("data.dataset", f"the loader {_running[0]} ran a data loader itself ({ref}): a loader must "
+                                        f"return its data, not run tweaknet")
+    _running.append(ref)
+    try:
+        return _call_loader(ref)
+    finally:
+        _running.pop()
+
+
+#: The loader running now (a loader that runs tweaknet again would recurse without end).
+_running: list = []
+
+
+def _call_loader(ref):
     module, _, name = ref.partition(":")
     # The user allowed this code (see load_data): whatever it raises, SystemExit included, is reported as
     # the loader's failure; only Ctrl-C keeps its meaning.  It can still end the process (os.abort).
@@ -121,12 +138,17 @@ def _raw(dataset):
         raise
     except BaseException as exc:
         raise SpecError("data.dataset", f"cannot load the loader {ref}: {_describe(exc)}") from None
+    stdin = sys.stdin
+    sys.stdin = io.StringIO()  # a loader that asks (input()) reads end-of-file instead of waiting forever
     try:
         result = fn()
+        sys.settrace(None)  # a loader that started a debugger (pdb.set_trace) stops it here, inside this try
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
         raise SpecError("data.dataset", f"the loader {ref} failed: {_describe(exc)}") from None
+    finally:
+        sys.stdin = stdin
     return _pairs(result, ref)
 
 
@@ -286,6 +308,17 @@ def check_sizes(trial: dict, data: Data) -> None:
                         f"machine's {_size(have)}: use fewer units", f"configuration {trial['configuration']!r}")
 
 
+def check_shapes(trial: dict, data: Data) -> None:
+    """Raise :class:`SpecError` if the output layer does not fit the labels, or the model cannot fit in
+    memory (:func:`check_sizes`); builds nothing."""
+    out = trial["model"]["layers"][-1]["units"]
+    last = f"model.layers.{len(trial['model']['layers']) - 1}.units"
+    if out != data.num_classes:
+        raise SpecError(last, f"the output layer has {out} units but the data has {data.num_classes} classes",
+                        f"configuration {trial['configuration']!r}")
+    check_sizes(trial, data)
+
+
 def check_trial(trial: dict, allow_code=None) -> None:
     """Raise :class:`SpecError` if the trial cannot train: data, shapes, labels versus loss.
 
@@ -294,13 +327,8 @@ def check_trial(trial: dict, allow_code=None) -> None:
     """
     from .. import seeding
     data = load_data(trial["data"], allow_code)
-    out = trial["model"]["layers"][-1]["units"]
-    last = f"model.layers.{len(trial['model']['layers']) - 1}.units"
+    check_shapes(trial, data)
     context = f"configuration {trial['configuration']!r}"
-    if out != data.num_classes:
-        raise SpecError(last, f"the output layer has {out} units but the data has {data.num_classes} classes",
-                        context)
-    check_sizes(trial, data)
     state = seeding.get_state()
     try:
         model = build_model(trial, data)

@@ -2,7 +2,7 @@
 
 The displays consume the driver's messages (see :mod:`.engine`): ``("start", id, first_epoch,
 epochs)``, ``("epoch", id, epoch, epochs, metrics, seconds)``, ``("done", id, epochs)``,
-``("pruned", id, epochs)``, ``("error", id, text)``, ``("lost", id, why, epochs_stored)`` (a job
+``("pruned", id, epochs)``, ``("diverged", id, epochs)``, ``("error", id, text)``, ``("lost", id, why, epochs_stored)`` (a job
 lost with its worker or node, submitted again), ``("status", None, counts)`` (the backend and
 how many trials are running, waiting and done; sent when these change) and ``("tick", None, counts)``
 (the same counts and ``epochs_left``, the epochs still to train or None where a search decides; sent on
@@ -116,6 +116,8 @@ class LineDisplay:
             self.write(epoch_line(name, *msg[2:]))
         elif kind == "pruned":
             self.write(f"{name}: pruned after epoch {msg[2]}")
+        elif kind == "diverged":
+            self.write(f"{name}: DIVERGED: the loss became NaN or infinite at epoch {msg[2]}; stopped")
         elif kind == "lost":
             self.write(f"{name}: {msg[2]}; training again from the checkpoint after epoch {msg[3]}")
         elif kind == "error":
@@ -174,7 +176,7 @@ class BarDisplay(LineDisplay):
             self.write(epoch_line(self.names[key], *msg[2:]))
         elif kind == "lost":
             super().handle(msg)
-        elif kind in ("done", "error", "pruned"):
+        elif kind in ("done", "error", "pruned", "diverged"):
             bar = self.bars.pop(key, None)
             if bar is not None:
                 bar.close()

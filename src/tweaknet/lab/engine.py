@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from .display import label
+from .worker import diverged
 
 #: How many times a job lost with its worker process or node is submitted again before its trial fails.
 RESUBMITS = 2
@@ -38,8 +39,9 @@ class Outcome:
 
 
 def pending(rows) -> list:
-    """The rows whose trial has fewer stored epochs than it asks for."""
-    return [r for r in rows if r["done"] < r["trial"]["train"]["epochs"]]
+    """The rows whose trial has fewer stored epochs than it asks for (a diverged trial is not trained on:
+    ``--restart`` trains it again from its start)."""
+    return [r for r in rows if r["done"] < r["trial"]["train"]["epochs"] and r.get("status") != "diverged"]
 
 
 class Grid:
@@ -135,6 +137,8 @@ class Driver:
         if status == "failed":
             self.outcome.failed[tid] = error
             self.show("error", tid, error)
+        elif status == "diverged":
+            self.show("diverged", tid, flight.done)
         else:
             self.show("done" if status == "done" else "pruned", tid, flight.done)
         source.finished(flight.row, status)
@@ -163,7 +167,9 @@ class Driver:
                 go_on = source.epoch(flight.row, e["epoch"], e["metrics"]) and go_on
             flight.checkpoint = {"epoch": flight.done, "state": res["state"], "rng": res["rng"]}
             flight.losses = 0
-            if flight.done >= target:
+            if diverged(res["epochs"][-1]["metrics"]):  # stored as such, never averaged as an error rate
+                self.end(flight, source, "diverged", f"the loss became NaN or infinite at epoch {flight.done}")
+            elif flight.done >= target:
                 self.end(flight, source, "done")
             elif not go_on:
                 self.end(flight, source, "pruned")

@@ -81,7 +81,7 @@ def write_epochs_csv(path, groups) -> None:
             for seed, epochs in seeds.items():
                 for e in epochs:
                     acc = e["test_accuracy"]
-                    w.writerow([conf, seed, e["epoch"], *(repr(_f(e[k])) for k in EPOCH_COLUMNS[3:7]),
+                    w.writerow([cell(conf), seed, e["epoch"], *(repr(_f(e[k])) for k in EPOCH_COLUMNS[3:7]),
                                 _num(1 - _f(acc)), f"{e['seconds']:.3f}"])
 
 
@@ -91,8 +91,15 @@ def write_summary_csv(path, summaries: list[Summary]) -> None:
         w.writerow(("configuration", "description", "seeds", "epochs", "test_error_mean", "test_error_std",
                     "test_error_min", "test_error_max", "seconds_per_epoch"))
         for s in summaries:
-            w.writerow((s.configuration, s.description, s.seeds, s.epochs, _num(s.mean), _num(s.std), _num(s.low),
+            w.writerow((cell(s.configuration), cell(s.description), s.seeds, s.epochs, _num(s.mean), _num(s.std), _num(s.low),
                         _num(s.high), f"{s.seconds:.3f}"))
+
+
+def cell(text) -> str:
+    """A text cell of a CSV file, defused: a spreadsheet reads a cell starting with ``= + - @`` (or a tab or a
+    carriage return) as a formula, so such a cell gets a leading ``'`` (OWASP's advice on CSV injection)."""
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _num(x) -> str:

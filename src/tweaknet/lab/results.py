@@ -71,7 +71,7 @@ class Results:
             status, error = stored[r["id"]]["status"], stored[r["id"]]["error"]
             if r["id"] in outcome.failed:
                 status, error = "failed", outcome.failed[r["id"]]
-            elif len(mine) >= target:
+            elif len(mine) >= target and status != "diverged":
                 status, error = "done", None
             trials.append(TrialResult(r["id"], r["trial"], status, error, mine))
         description = f"variant of {experiment.name}: {variant}" if variant else experiment.description
@@ -83,22 +83,36 @@ class Results:
         """The trials that failed (their ``error`` says why)."""
         return [t for t in self.trials if t.status == "failed"]
 
-    def groups(self) -> dict:
-        """``{configuration: (description, epochs asked for, {seed: [epoch dict, ...]})}``, as :mod:`.report` takes."""
+    @property
+    def diverged(self) -> list:
+        """The trials whose loss became NaN or infinite (stopped there; left out of the summaries)."""
+        return [t for t in self.trials if t.status == "diverged"]
+
+    def groups(self, diverged: bool = True) -> dict:
+        """``{configuration: (description, epochs asked for, {seed: [epoch dict, ...]})}``, as :mod:`.report` takes;
+        without the diverged trials with ``diverged=False`` (what the summaries average)."""
         out = {}
         for t in self.trials:
+            if not diverged and t.status == "diverged":
+                out.setdefault(t.configuration, (t.spec.get("description", ""), t.spec["train"]["epochs"], {}))
+                continue
             entry = out.setdefault(t.configuration, (t.spec.get("description", ""), t.spec["train"]["epochs"], {}))
             entry[2][t.seed] = t.epochs
         return out
 
     def summaries(self) -> list:
         """The final test error per configuration, over seeds (:class:`.report.Summary`)."""
-        return report.summarize(self.groups())
+        return report.summarize(self.groups(diverged=False))
 
     def format_table(self) -> str:
-        """The summary table that ``tweaknet run`` prints."""
+        """The summary table that ``tweaknet run`` prints; diverged trials are named under it, not averaged."""
         table = report.format_table(self.summaries(), self.name)
-        return table + "".join("\n" + line for line in self.machine_lines())
+        if self.machines:
+            table += "\n" + "\n".join(self.machine_lines())
+        if self.diverged:
+            table += "\nDIVERGED (loss NaN or infinite; not in the means above): " + ", ".join(
+                f"{t.label} at epoch {len(t.epochs)}" for t in self.diverged)
+        return table
 
     def machine_lines(self) -> list:
         """``trained on: CPU, BLAS, versions`` per machine the epochs were trained on (the README explains why
@@ -112,5 +126,5 @@ class Results:
         return their paths. Without matplotlib the CSV files are written, then ImportError is raised."""
         groups = self.groups()
         title = f"{self.name} ({self.description})" if self.description else self.name
-        return report.write_all(out or self.out, self.name, groups, report.summarize(groups), title,
+        return report.write_all(out or self.out, self.name, groups, self.summaries(), title,
                                 self.machine_lines()[:3])

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import build, variants
-from .display import make_display
+from .display import label, make_display
 from .engine import Driver, Grid, pending
 from .outputs import check_outputs, run_files
 from .results import Results
@@ -159,6 +159,10 @@ def run(experiment, out=None, jobs=None, overrides=(), restart=False, progress="
                 runner.jobs = max(1, min(runner.jobs, len(todo) or 1))
             if log is not None:
                 print(header(experiment.name, rows, len(todo), runner, store), file=log, flush=True)
+            for r in rows:  # a checkpoint or epoch rows that could not be trusted (see Store.upsert_trials)
+                if r.get("reset"):
+                    print(f"{label(r['trial'])}: {r['reset']}: training it again from its start", file=log or sys.stderr,
+                          flush=True)
             display = make_display({}, progress, log)
             name, variant = report_files(experiment, overrides, store)
             if name != experiment.name:

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .report import text_table
+from .report import cell, text_table
 from .spec import short_labels
 from .worker import evaluate_test
 
@@ -153,11 +153,11 @@ class SearchResults:
             for r in self.studies:
                 for t in r.trials:
                     last = t.epochs[-1] if t.epochs else {}
-                    w.writerow((r.name, t.number, t.state, *(t.values.get(k, "") for k in keys), r.metric,
+                    w.writerow((cell(r.name), t.number, t.state, *(t.values.get(k, "") for k in keys), r.metric,
                                 "" if t.value is None else repr(t.value), len(t.epochs),
                                 "" if last.get("val_loss") is None else repr(last["val_loss"]),
                                 "" if last.get("val_accuracy") is None else f"{1 - last['val_accuracy']:.10g}",
-                                "" if t.test_error is None else f"{t.test_error:.10g}", t.configuration))
+                                "" if t.test_error is None else f"{t.test_error:.10g}", cell(t.configuration)))
 
     def plot(self, path) -> None:
         try:

@@ -106,7 +106,8 @@ class Experiment:
         self.raw, self.source = raw, source
         self.name = get_string(raw, "name", "", default_name)
         if not NAME_RE.match(self.name):
-            raise SpecError("name", f"must be letters, digits and . _ + - (it names files), got {self.name!r}")
+            raise SpecError("name", f"must start with a letter or digit, then letters, digits and . _ + - (it names "
+                                    f"files), got {self.name!r}")
         self.description = get_string(raw, "description", "", "")
         self.grid = self._grid(raw.get("grid", {}))
         self.configurations = self._configurations(raw.get("configurations", []))
@@ -237,23 +238,73 @@ def trial_hash(trial: dict) -> str:
     return hashlib.sha256(json.dumps(t, sort_keys=True).encode()).hexdigest()[:16]
 
 
+#: How deeply tables and arrays may nest in an experiment file (a real one nests 4 deep).
+MAX_DEPTH = 64
+
+
+def _depth_ok(raw) -> bool:
+    """Whether ``raw`` nests at most :data:`MAX_DEPTH` deep (checked without recursion)."""
+    stack = [(raw, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return True
+
+
 def loads(text: str, default_name: str = "experiment") -> Experiment:
+    """Parse an experiment from TOML text (a leading byte-order mark is ignored)."""
+    text = text[1:] if text.startswith("\ufeff") else text
     try:
         raw = _toml.loads(text)
     except _toml.TOMLDecodeError as exc:
         raise SpecError("", f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SpecError("", f"tables or arrays nested too deeply (more than {MAX_DEPTH} levels)") from None
+    if not _depth_ok(raw):
+        raise SpecError("", f"tables or arrays nested too deeply (more than {MAX_DEPTH} levels)")
     return Experiment(raw, text, default_name)
 
 
+#: The largest experiment file read (a real one is a few KB).
+MAX_BYTES = 10 * 2 ** 20
+
+
 def load(path) -> Experiment:
+    """Read an experiment file: UTF-8 text (with or without a byte-order mark), at most 10 MiB.  A file that
+    cannot be read or parsed raises :class:`SpecError` whose path is the file's."""
     from pathlib import Path
-    path = Path(path)
+    path = Path(path).expanduser()
+    where = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise SpecError(where, "is a folder: give an experiment file (.toml)")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise SpecError("", f"cannot read {path}: {exc.strerror or exc}") from None
-    stem = re.sub(r"[^A-Za-z0-9._+-]", "-", path.stem) or "experiment"
-    return loads(text, stem)
+        raise SpecError(where, f"cannot read it: {exc.strerror or exc}") from None
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "-", path.stem).lstrip("._+-") or "experiment"
+    return from_bytes(data, where, stem)
+
+
+def from_bytes(data: bytes, where: str = "<bytes>", default_name: str = "experiment") -> Experiment:
+    """An experiment from the bytes of a file (``where`` names it in errors): UTF-8 with or without a
+    byte-order mark, at most :data:`MAX_BYTES`.  Raises only :class:`SpecError`."""
+    if len(data) > MAX_BYTES:
+        raise SpecError(where, f"larger than {MAX_BYTES // 2 ** 20} MiB: not an experiment file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(where, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): save it as "
+                               f"UTF-8") from None
+    try:
+        return loads(text, default_name)
+    except SpecError as exc:
+        if exc.path:
+            raise
+        raise SpecError(where, exc.reason, exc.context) from None
 
 
 def parse_value(text: str):

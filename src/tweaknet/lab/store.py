@@ -403,6 +403,8 @@ class Store:
                              f"is writable") from None
         try:
             self.conn.row_factory = sqlite3.Row
+            # Text damaged on disk (not UTF-8) reads as U+FFFD, never as a decoding error deep in a query.
+            self.conn.text_factory = lambda b: b.decode("utf-8", "replace")
             self._retry(self._open)
         except BaseException:
             self.conn.close()
@@ -444,6 +446,9 @@ class Store:
                                       f"database browser) and run the same command again") from None
             except sqlite3.DatabaseError as exc:
                 raise self._explain(exc) from None
+            except UnicodeDecodeError:  # SQLite's message quotes a damaged schema's bytes
+                raise StoreDamaged(f"the store is damaged ({self.path}): its schema is not UTF-8 text; "
+                                   f"{_what_to_do(self.path)}") from None
 
     def _explain(self, exc) -> StoreError:
         text = str(exc)
@@ -464,6 +469,13 @@ class Store:
                                f"{_what_to_do(self.path)}")
         version = c.execute("PRAGMA user_version").fetchone()[0]
         self._check_version(version)
+        if version < SCHEMA_VERSION:  # every check before the first write (WAL mode changes the file's header)
+            tables = self._check_tables(REQUIRED_V0)
+            if version == 0 and tables and not set(tables) & set(REQUIRED):
+                raise StoreDamaged(f"the file is an SQLite database but not a lab store (tables "
+                                   f"{', '.join(sorted(tables))}) ({self.path}): {_what_to_do(self.path)}")
+        else:
+            self._check_tables(REQUIRED)
         if c.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             c.execute("PRAGMA journal_mode = WAL")
         c.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: durable across process crashes

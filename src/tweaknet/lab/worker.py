@@ -15,6 +15,7 @@ validation split (``data.validation_split``) and, unless the job says otherwise,
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -53,6 +54,12 @@ def where() -> tuple[str, str]:
     return host, host
 
 
+def diverged(metrics: dict) -> bool:
+    """Whether an epoch's loss (training, validation or test) is NaN or infinite: the trial diverged, and its
+    accuracies say nothing (a network that outputs NaN is not a network that errs 91% of the time)."""
+    return any(v is not None and not math.isfinite(v) for k, v in metrics.items() if k.endswith("loss"))
+
+
 def _evaluate(model, x, y):
     ev = model.evaluate(x, y, verbose=0, return_dict=True)
     return ev["loss"], ev["accuracy"]
@@ -64,7 +71,8 @@ def train_epochs(job: dict) -> dict:
     ``checkpoint``: ``{'epoch', 'state' (packed .npz bytes), 'rng'}``; ``test``: evaluate the test set
     after each epoch (default True).  Returns ``{'status': 'ok', 'epochs': [{'epoch', 'metrics',
     'seconds'}, ...], 'state', 'rng', 'node', 'host'}``, or ``{'status': 'failed', 'error': traceback}``
-    if the trial itself fails (a bad spec, other data than registered).
+    if the trial itself fails (a bad spec, other data than registered).  An epoch whose loss is not finite
+    (:func:`diverged`) is the job's last.
     """
     trial, ck = job["trial"], job.get("checkpoint")
     node, host = where()
@@ -94,6 +102,8 @@ def train_epochs(job: dict) -> dict:
             # The epoch's time without compiling (a first run compiles for a few seconds in its first epoch).
             seconds = time.perf_counter() - t0 - (fast.compile_seconds() - c0)
             epochs.append({"epoch": e + 1, "metrics": metrics, "seconds": seconds})
+            if diverged(metrics):  # the driver stores the trial as diverged: training on would mean nothing
+                break
         return {"status": "ok", "epochs": epochs, "state": pack_state(model.get_state()),
                 "rng": seeding.get_state(), "node": node, "host": host, "machine": machine.record()}
     except Exception:
