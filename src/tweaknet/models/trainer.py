@@ -112,11 +112,12 @@ class Trainer:
         # The path is chosen once per fit: compiled where it serves this model, else the reference path.
         work = len(x) * max(epochs - initial_epoch, 0)  # samples to train: short fits are not worth a compile
         runner = fast.epoch_runner(self, batch_size, cb, work) or loop.ReferenceEpoch(self, batch_size)
+        threads = fast.threads_for(self, batch_size)
         cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cb.on_epoch_begin(epoch)
             order = seeding.generator().permutation(len(x)) if shuffle else np.arange(len(x))
-            with fast.numerics():
+            with fast.numerics(threads):
                 logs = runner.run(x, y, order, cb)
             if val is not None and validates(epoch):
                 vlogs = self._evaluate(*val, max(validation_batch_size or batch_size, 256), work)
@@ -159,7 +160,7 @@ class Trainer:
         bs = max(check_batch_size(batch_size), 256)
         compiled = fast.inference_runner(self, bs, len(x))
         if compiled is not None:
-            with fast.numerics():
+            with fast.numerics(fast.threads_for(self, bs)):
                 return compiled.predict(x)
         dtype = self.flat.params.dtype
         return np.concatenate([loop.forward(self, take(x, slice(i, i + bs), dtype), False)
@@ -171,7 +172,7 @@ class Trainer:
         compiled = fast.inference_runner(self, batch_size, work)
         if compiled is None:
             return loop.evaluate_arrays(self, x, y, batch_size)
-        with fast.numerics():
+        with fast.numerics(fast.threads_for(self, batch_size)):
             return compiled.evaluate(x, y)
 
     def __call__(self, x, training=False):
