@@ -56,9 +56,18 @@ def run_name(configuration: str, seed: int) -> str:
     return re.sub(r"[^A-Za-z0-9._=+,-]+", "_", f"{configuration}-seed{seed}")[:200]
 
 
+def _spec(text) -> dict:
+    """A stored trial's spec; a damaged one (not the JSON of a table) has no hyperparameters to show."""
+    try:
+        spec = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return spec if isinstance(spec, dict) else {}
+
+
 def hyperparameters(trials) -> dict:
     """``{trial id: {name: value}}``: configuration, seed and the spec keys that differ between ``trials``."""
-    specs = {t["id"]: dict(flat(json.loads(t["spec_json"]))) for t in trials}
+    specs = {t["id"]: dict(flat(_spec(t["spec_json"]))) for t in trials}
     keys = sorted({k for s in specs.values() for k in s})
     skip = {"experiment", "configuration", "description", "seed", "data_fingerprint"}
     varying = [k for k in keys if k not in skip and len({json.dumps(s.get(k)) for s in specs.values()}) > 1]
