@@ -516,6 +516,9 @@ def test_garbage_spec_json_is_no_traceback_and_nothing_is_lost(store_copy):
     status, out, err = tweaknet("run", "small.toml", "--out", "out", "--jobs", "1", cwd=store_copy)
     assert status == 0 and "Traceback" not in err, out + err
     assert sql(db, "SELECT * FROM trials WHERE id = 1") == [damaged]
+    pytest.importorskip("tensorboardX")
+    status, out, err = tweaknet("export", "tensorboard", "tb", "--from", "out", cwd=store_copy)
+    assert status == 0 and "Traceback" not in err, out + err  # the damaged row exports without hyperparameters
 
 
 def test_a_lock_held_by_another_program_is_waited_on_visibly_and_within_a_limit(store_copy):
