@@ -162,6 +162,24 @@ def test_a_marked_loader_runs_only_with_consent_and_never_in_a_dry_run(tmp_path)
     assert (tmp_path / "RAN").read_text() == "called"
 
 
+def test_a_search_runs_an_allowed_loader_and_refuses_it_without_consent(tmp_path):
+    pytest.importorskip("optuna")
+    (tmp_path / "evilmod.py").write_text(LOADER_MODULE)
+    (tmp_path / "e.toml").write_text(small('{ python = "evilmod:load" }', **{"seeds = 2": "seeds = 1"}) + """
+[search]
+trials = 2
+pruner = "none"
+[search.space]
+"optimizer.learning_rate" = { log_uniform = [0.01, 0.1] }
+""")
+    status, out, err = tweaknet("search", "e.toml", "--out", "o", "--jobs", "1", cwd=tmp_path)
+    assert status == 2 and "--allow-code" in one_error(err, "evilmod:load")
+    assert not (tmp_path / "RAN").exists()
+    status, out, err = tweaknet("search", "e.toml", "--out", "o", "--jobs", "1", "--allow-code", cwd=tmp_path)
+    assert status == 0, out + err
+    assert (tmp_path / "RAN").read_text() == "called"
+
+
 @pytest.mark.parametrize("loader, message", [
     ("sys:exit", "it called sys.exit(None)"),
     ("builtins:input", "EOFError"),

@@ -252,6 +252,7 @@ class SearchSource:
 
     def __init__(self, experiment, studies, overrides, store, spec: SearchSpec):
         self.experiment, self.studies, self.overrides, self.store, self.spec = experiment, studies, overrides, store, spec
+        self.allow_code = None  # let a data loader written in Python run (search(allow_code=...))
         self.flying = {}  # lab trial id -> (study, [optuna trials asking for it])
         self.rows = []    # every lab row handed out, in order
 
@@ -262,7 +263,7 @@ class SearchSource:
         (t,) = [t for t in self.experiment.trials([*self.overrides, *values])
                 if t["configuration"] == study.variant["configuration"] and t["seed"] == study.variant["seed"]]
         t["configuration"] = study.configuration(values)
-        t["data_fingerprint"] = build.load_data(t["data"]).fingerprint
+        t["data_fingerprint"] = build.load_data(t["data"], self.allow_code).fingerprint
         return t
 
     def next(self):
@@ -370,6 +371,7 @@ def search(experiment, out=None, jobs=None, overrides=(), restart=False, progres
             studies = [Study(optuna, storage, f"{experiment.name}/{v['configuration']}", v, spec, spec.trials,
                              restart) for v in variants]
             source = SearchSource(experiment, studies, overrides, store, spec)
+            source.allow_code = allow_code  # the trials it makes load the data the driver loaded with consent
             if log is not None:
                 print(f"{experiment.name}: {len(studies)} stud{'ies' if len(studies) > 1 else 'y'} of {spec.trials} "
                       f"trials, {source.left()} to ask for, {spec.metric} ({spec.direction}), on {runner.describe()}; "
