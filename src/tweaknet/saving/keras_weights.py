@@ -224,35 +224,53 @@ def _read_vars(h5, path: str, where) -> Variables | None:
 
 def load_weights_h5(model, data: bytes, where, optimizer: bool = True) -> None:
     """Set ``model``'s weights (and, when ``optimizer`` and the model is compiled, its optimizer's
-    state) from the bytes of an HDF5 file in Keras's layout; ``where`` names the file in errors."""
+    state) from the bytes of an HDF5 file in Keras's layout; ``where`` names the file in errors.  Every
+    layer's weights are read and checked before any is set, and whatever h5py raises on a damaged file
+    becomes one ``ValueError`` naming the file."""
     try:
         h5 = h5py().File(io.BytesIO(data), "r")
-    except OSError as exc:
+    except (OSError, OverflowError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise ValueError(f"tweaknet: error: damaged or not an HDF5 weights file ({where}): {exc}.") from None
-    with h5:
-        keys = layer_keys(type(layer).__name__ for layer in model.layers)
-        present = set(h5["layers"].keys()) if "layers" in h5 else set()
-        extra = sorted(present - set(keys))
-        if extra:
-            raise ValueError(f"tweaknet: error: the file has weights for layers {', '.join(extra)} that this model "
-                             f"({', '.join(keys)}) lacks ({where}): load it into the model it was saved from.")
-        for key, layer in zip(keys, model.layers):
-            variables = _read_vars(h5, f"layers/{key}", where)
-            if variables is None:
-                if layer.weights:
-                    raise ValueError(f"tweaknet: error: no weights for layer {layer.name!r} (layers/{key}) ({where}): "
-                                     f"the file holds {', '.join(sorted(present)) or 'no layers'}.")
-                continue
-            expected = [tuple(w.shape) for w in keras_layer_variables(layer)]
-            if type(layer).__name__ == "Normalization" and not variables:
-                continue  # statistics given in the config (Keras keeps no variables then): already in place
-            if variables.shapes != expected:  # checked before any data is read
-                raise ValueError(f"tweaknet: error: layer {layer.name!r} (layers/{key}) expects weights of shapes "
-                                 f"{expected} ({', '.join(layer.weight_names)}), the file holds {variables.shapes} "
-                                 f"({where}): the file belongs to another architecture.")
-            weights = tweaknet_layer_weights(layer, variables.read(where, f"layer {layer.name!r}"))
-            layer.set_weights([w.astype(layer.dtype, copy=False) for w in weights])
-        if optimizer and model.optimizer is not None and model.optimizer.built:
-            variables = _read_vars(h5, "optimizer", where)
-            if variables is not None:
-                set_optimizer_variables(model, variables, where)
+    try:
+        with h5:
+            planned = _read_layers(model, h5, where)
+            if optimizer and model.optimizer is not None and model.optimizer.built:
+                variables = _read_vars(h5, "optimizer", where)
+                if variables is not None:
+                    set_optimizer_variables(model, variables, where)
+    except ValueError as exc:
+        if str(exc).startswith("tweaknet: error:"):
+            raise
+        raise ValueError(f"tweaknet: error: damaged HDF5 weights file ({where}): {exc}.") from None
+    except (OSError, OverflowError, KeyError, RuntimeError, TypeError, IndexError, AttributeError, EOFError) as exc:
+        raise ValueError(f"tweaknet: error: damaged HDF5 weights file ({where}): {type(exc).__name__}: {exc}.") from None
+    for layer, weights in planned:
+        layer.set_weights(weights)
+
+
+def _read_layers(model, h5, where) -> list:
+    """``[(layer, weights)]`` for every layer that has weights in the file, read and checked; nothing is set."""
+    keys = layer_keys(type(layer).__name__ for layer in model.layers)
+    present = set(h5["layers"].keys()) if "layers" in h5 else set()
+    extra = sorted(present - set(keys))
+    if extra:
+        raise ValueError(f"tweaknet: error: the file has weights for layers {', '.join(extra)} that this model "
+                         f"({', '.join(keys)}) lacks ({where}): load it into the model it was saved from.")
+    planned = []
+    for key, layer in zip(keys, model.layers):
+        variables = _read_vars(h5, f"layers/{key}", where)
+        if variables is None:
+            if layer.weights:
+                raise ValueError(f"tweaknet: error: no weights for layer {layer.name!r} (layers/{key}) ({where}): "
+                                 f"the file holds {', '.join(sorted(present)) or 'no layers'}.")
+            continue
+        expected = [tuple(w.shape) for w in keras_layer_variables(layer)]
+        if type(layer).__name__ == "Normalization" and not variables:
+            continue  # statistics given in the config (Keras keeps no variables then): already in place
+        if variables.shapes != expected:  # checked before any data is read
+            raise ValueError(f"tweaknet: error: layer {layer.name!r} (layers/{key}) expects weights of shapes "
+                             f"{expected} ({', '.join(layer.weight_names)}), the file holds {variables.shapes} "
+                             f"({where}): the file belongs to another architecture.")
+        weights = tweaknet_layer_weights(layer, variables.read(where, f"layer {layer.name!r}"))
+        planned.append((layer, [w.astype(layer.dtype, copy=False) for w in weights]))
+    return planned
