@@ -11,13 +11,13 @@ import errno
 import os
 
 from . import model_file, weights_file
-from .atomic import atomic_write
+from .atomic import atomic_write, check_path
 from .keras_format import load_keras_model, read_keras_archive, save_keras_model
 from .keras_weights import HDF5_SIGNATURE, load_weights_h5, weights_h5_bytes
 
 
 def _name(path) -> str:
-    return os.fspath(path) if not isinstance(path, bytes) else os.fsdecode(path)
+    return check_path(path, "model or weights file")
 
 
 def is_keras_model_path(path) -> bool:
