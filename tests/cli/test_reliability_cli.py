@@ -635,22 +635,38 @@ name = "long"
 
 
 def test_two_runs_into_one_folder_train_each_trial_once_and_report_no_failure(tmp_path):
-    (tmp_path / "e.toml").write_text(SMALL.replace("epochs = 2", "epochs = 40").replace("train_samples = 200",
-                                                                                        "train_samples = 1000"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    cmd = [sys.executable, "-m", "tweaknet", "run", "e.toml", "--out", "o", "--jobs", "1", "--progress", "none"]
+    """The first run's workers wait (their loader blocks) until the second run says it waits for the first."""
+    (tmp_path / "gate.py").write_text(
+        "import multiprocessing, pathlib, time\n"
+        "import numpy as np\n"
+        "def load():\n"
+        "    if multiprocessing.parent_process() is not None:  # a worker of the first run: wait for the go\n"
+        "        for _ in range(600):\n"
+        "            if pathlib.Path('GO').exists():\n"
+        "                break\n"
+        "            time.sleep(0.1)\n"
+        "    x = (np.arange(300 * 16) % 251).astype(np.uint8).reshape(300, 4, 4)\n"
+        "    y = (np.arange(300) % 10).astype(np.uint8)\n"
+        "    return (x[:200], y[:200]), (x[200:], y[200:])\n")
+    (tmp_path / "e.toml").write_text(small('{ python = "gate:load" }'))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *(p for p in sys.path if p)])}
+    cmd = [sys.executable, "-m", "tweaknet", "run", "e.toml", "--out", "o", "--jobs", "1", "--progress", "none",
+           "--allow-code"]
     first = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lock = tmp_path / "o" / "runs.sqlite.run-lock"
     deadline = time.monotonic() + 120
     while not (lock.exists() and lock.read_text().startswith("pid")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    second = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    waiting = second.stderr.readline()  # blocks until the second run says it waits
+    (tmp_path / "GO").write_text("")
     out1, err1 = first.communicate(timeout=300)
-    assert first.returncode == 0 and second.returncode == 0, err1 + second.stderr
-    assert "another run" in second.stderr and "waiting for it to finish" in second.stderr
-    assert "2 already complete, 0 to train" in second.stdout and "FAILED" not in second.stdout + second.stderr
+    out2, err2 = second.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, err1 + waiting + err2
+    assert "another run (pid" in waiting and "waiting for it to finish" in waiting
+    assert "2 already complete, 0 to train" in out2 and "FAILED" not in out1 + err1 + out2 + err2
     statuses, epochs = _store_rows(tmp_path / "o" / "runs.sqlite")
-    assert [s for _, s in statuses] == ["done", "done"] and len(epochs) == 80
+    assert [s for _, s in statuses] == ["done", "done"] and len(epochs) == 4  # each epoch stored once
 
 
 @pytest.mark.parametrize("fault", ["a 4-byte checkpoint", "a checkpoint copied from another trial",
