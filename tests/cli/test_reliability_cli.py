@@ -206,12 +206,15 @@ def test_os_abort_is_not_run_without_consent(tmp_path):
 
 
 def test_ctrl_c_in_a_loader_still_means_interrupted(tmp_path):
-    (tmp_path / "slow.py").write_text("import time\ndef load():\n    time.sleep(60)\n")
+    (tmp_path / "slow.py").write_text("import pathlib, time\ndef load():\n    pathlib.Path('STARTED').write_text('')\n"
+                                      "    time.sleep(60)\n")
     (tmp_path / "e.toml").write_text(small('{ python = "slow:load" }'))
     proc = subprocess.Popen([sys.executable, "-m", "tweaknet", "run", "e.toml", "--allow-code"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
-    time.sleep(4)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "STARTED").exists() and time.monotonic() < deadline:  # the loader is running
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
