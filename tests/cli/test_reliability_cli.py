@@ -599,7 +599,7 @@ name = "quick"
 "train.epochs" = 1
 [[configurations]]
 name = "long"
-"train.epochs" = 400
+"train.epochs" = 5000
 "data.train_samples" = 2000
 """
     (tmp_path / "e.toml").write_text(text)
