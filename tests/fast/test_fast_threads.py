@@ -1,9 +1,10 @@
-"""Threads on the compiled path (issue 12): which models get several threads, the parallel pieces equal the
-reference path, and with one sample per batch (no BLAS) the thread count never changes the numbers.
+"""Threads on the compiled path (issue 12): which models get several threads, the compiled path with two
+threads equals the reference path, and with one sample per batch (no BLAS: the path's own parallel loops)
+the thread count never changes the numbers.
 
-The parallel pieces serve models of ``fast.PARALLEL_PARAMS`` weights and more (half a million); these tests
-lower that to 0 so that small models take them, and run with 1 and 2 threads whatever the machine has
-(``TWEAKNET_THREADS``; two threads on one core are slow, never wrong)."""
+The parallel pieces serve one sample per batch on models of ``fast.PARALLEL_PARAMS`` weights and more (half
+a million); these tests lower that to 0 so that small models take them, and run with 1 and 2 threads
+whatever the machine has (``TWEAKNET_THREADS``; two threads on one core are slow, never wrong)."""
 from __future__ import annotations
 
 import numpy as np
@@ -71,7 +72,8 @@ def parallel(monkeypatch):
 def test_parallel_pieces_equal_the_reference_path(case, batch_size, parallel, monkeypatch):
     from tweaknet.fast.compose import Composer
     compiled, loss_c, pred_c = train(case, batch_size, 2, monkeypatch)
-    assert Composer(compiled, batch_size).parallel, "the test must exercise the parallel pieces"
+    # batch 1: the parallel pieces; batches: BLAS with two threads, the loops serial
+    assert Composer(compiled, batch_size).parallel == (batch_size == 1)
     reference, loss_r, pred_r = train(case, batch_size, 1, monkeypatch, reference=True)
     scale = np.abs(reference.flat.params).max()
     assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
@@ -98,6 +100,9 @@ def test_threads_follow_the_work_per_step(monkeypatch):
     assert fast.threads_for(small, 1) == 1        # the book's network: about 20,000 multiply-adds per sample
     assert fast.threads_for(small, 64) == 1
     assert fast.threads_for(small, 256) == 4      # 256 x 19,850 multiply-adds: worth sharing
+    monkeypatch.setattr(fast, "PARALLEL_PARAMS", 1000)
+    assert fast.threads_for(small, 1) == 4        # batch 1 on a model over PARALLEL_PARAMS: parallel loops
+    assert fast.threads_for(small, 8) == 1        # batches: BLAS, still too small to share
     monkeypatch.setenv("TWEAKNET_THREADS", "3")
     assert fast.threads_for(small, 1) == 3        # forced
     assert fast.threads_for(None) == 3

@@ -61,8 +61,8 @@ def reference_only():
 #: Calibrated with ``bench/bench_scale.py`` on a 2-core machine (width 128 at batch 32, about 3.8M
 #: multiply-adds per step, is where two threads start to win).
 PARALLEL_MACS = int(os.environ.get("TWEAKNET_PARALLEL_MACS", str(2 ** 22)))
-#: Weights from which the compiled path runs its elementwise loops (the optimizer's update; at batch 1 the
-#: Dense layers' fused loops) in parallel chunks, and ``threads_for`` gives every core.
+#: Weights from which, with one sample per batch, the compiled path runs the Dense layers' fused loops and the
+#: update in parallel chunks, and ``threads_for`` gives every core.
 PARALLEL_PARAMS = int(os.environ.get("TWEAKNET_PARALLEL_PARAMS", str(2 ** 19)))
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -84,9 +84,10 @@ def cores() -> int:
 
 
 def threads_for(model=None, batch_size=1) -> int:
-    """BLAS threads for training or evaluating ``model`` at ``batch_size``: every core this process may use
-    (:func:`cores`) when a step's matrix products reach :data:`PARALLEL_MACS` multiply-adds, else one.
-    ``TWEAKNET_THREADS`` forces a count."""
+    """Threads for training or evaluating ``model`` at ``batch_size``: every core this process may use
+    (:func:`cores`) when a step's matrix products reach :data:`PARALLEL_MACS` multiply-adds (BLAS shares
+    them) or, at batch 1, when the model has :data:`PARALLEL_PARAMS` weights (the compiled path's own
+    parallel loops); else one.  ``TWEAKNET_THREADS`` forces a count."""
     forced = os.environ.get("TWEAKNET_THREADS", "").strip()
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
@@ -95,7 +96,9 @@ def threads_for(model=None, batch_size=1) -> int:
         return 1
     macs = batch_size * sum(int(np.prod(layer.params["kernel"].shape)) for layer in model.layers
                             if "kernel" in getattr(layer, "params", {}))
-    return n if macs >= PARALLEL_MACS or model.flat.params.size >= PARALLEL_PARAMS else 1
+    if batch_size == 1:  # no BLAS call: the compiled path's own parallel loops, for models this large
+        return n if model.flat.params.size >= PARALLEL_PARAMS else 1
+    return n if macs >= PARALLEL_MACS else 1
 
 
 @contextlib.contextmanager
