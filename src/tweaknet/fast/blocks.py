@@ -21,6 +21,16 @@ from ..layers.regularization import dropout_keep, dropout_value
 from .source import Source
 
 
+def per_element(src, width, *lines, rows="range(B)"):
+    """Emit the loop over a batch's elements, ``for s in rows: for j in range(width):`` around ``lines``."""
+    src(f"for s in {rows}:")
+    with src.block():
+        src(f"for j in range({width}):")
+        with src.block():
+            for line in lines:
+                src(line)
+
+
 def activation_forward(src, act, z, a, args):
     """``a[:B] = act(z[:B])``: per element, or per row for a row-wise activation."""
     value, extra = src.use(act.value), "".join(f", {x}" for x in args)
@@ -179,11 +189,7 @@ class Dense(Block):
                     src("Z[0, j] += xk * W[k, j]")
         else:
             src("np.dot(H_in[:B], W, Z[:B])")
-            src("for s in range(B):")
-            with src.block():
-                src("for j in range(W.shape[1]):")
-                with src.block():
-                    src("Z[s, j] += b[j]")
+            per_element(src, "W.shape[1]", "Z[s, j] += b[j]")
         activation_forward(src, self.layer.activation, "Z", "H_out", self.act_args)
 
     def backward(self, src, need_input_grad):
@@ -258,20 +264,12 @@ class Normalization(Block):
 
     def forward(self, src, training):
         value = src.use(normalization_value)
-        src("for s in range(B):")
-        with src.block():
-            src("for j in range(H_in.shape[1]):")
-            with src.block():
-                src(f"H_out[s, j] = {value}(H_in[s, j], nmean[j], ndenom[j], ninv)")
+        per_element(src, "H_in.shape[1]", f"H_out[s, j] = {value}(H_in[s, j], nmean[j], ndenom[j], ninv)")
 
     def backward(self, src, need_input_grad):
         if need_input_grad:
             grad = src.use(normalization_grad)
-            src("for s in range(B):")
-            with src.block():
-                src("for j in range(D_out.shape[1]):")
-                with src.block():
-                    src(f"D_in[s, j] = {grad}(D_out[s, j], ndenom[j], ninv)")
+            per_element(src, "D_out.shape[1]", f"D_in[s, j] = {grad}(D_out[s, j], ndenom[j], ninv)")
 
 
 class BatchNormalization(Block):
@@ -331,20 +329,12 @@ class Dropout(Block):
 
     def forward(self, src, training):
         keep, value = src.use(dropout_keep), src.use(dropout_value)
-        src("for s in range(B):")
-        with src.block():
-            src("for j in range(H_in.shape[1]):")
-            with src.block():
-                src(f"K[s, j] = {keep}(rng.random(), rate)")
-                src(f"H_out[s, j] = {value}(H_in[s, j], K[s, j], kp)")
+        per_element(src, "H_in.shape[1]", f"K[s, j] = {keep}(rng.random(), rate)",
+                    f"H_out[s, j] = {value}(H_in[s, j], K[s, j], kp)")
 
     def backward(self, src, need_input_grad):
         value = src.use(dropout_value)
-        src("for s in range(B):")
-        with src.block():
-            src("for j in range(D_out.shape[1]):")
-            with src.block():
-                src(f"D_in[s, j] = {value}(D_out[s, j], K[s, j], kp)")
+        per_element(src, "D_out.shape[1]", f"D_in[s, j] = {value}(D_out[s, j], K[s, j], kp)")
 
 
 class GaussianNoise(Block):
@@ -359,11 +349,7 @@ class GaussianNoise(Block):
         return True
 
     def forward(self, src, training):
-        src("for s in range(B):")
-        with src.block():
-            src("for j in range(H_in.shape[1]):")
-            with src.block():
-                src("H_out[s, j] = H_in[s, j] + CAST(rng.normal(0.0, std))")
+        per_element(src, "H_in.shape[1]", "H_out[s, j] = H_in[s, j] + CAST(rng.normal(0.0, std))")
 
 
 class Maxout(Block):

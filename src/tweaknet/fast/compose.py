@@ -23,7 +23,7 @@ from ..optimizers.base import weight_decay_rule
 from ..optimizers.clipping import clip_by_global_norm, clip_by_norm, clip_value_rule
 from ..regularizers import penalty_grad, penalty_terms
 from . import source
-from .blocks import BLOCKS
+from .blocks import BLOCKS, per_element
 
 #: Chunks of the parallel loops (a fixed count, whatever the number of threads: each chunk's work and every
 #: sum's order are the same with 1 thread or 16, so the thread count never changes the numbers).
@@ -405,11 +405,7 @@ class OptimizerCode:
         src("for j in range(W.shape[1]):")
         with src.block():
             src("Gb[j] = DZ[0, j]")
-        src("for s in range(1, B):")
-        with src.block():
-            src("for j in range(W.shape[1]):")
-            with src.block():
-                src("Gb[j] += DZ[s, j]")
+        per_element(src, "W.shape[1]", "Gb[j] += DZ[s, j]", rows="range(1, B)")
 
     def update(self, glue):
         """After the backward pass: penalties, clipping and the update of every entry not updated yet."""
