@@ -58,8 +58,8 @@ def reference_only():
 #: Multiply-adds per step (batch size times the weights of the Dense kernels) from which a step's matrix
 #: products are shared between threads (``threads_for``).  Below it a GEMM is too small to split: the
 #: threads' hand-over costs more than it saves, and an idle OpenBLAS thread spins on a core for a while.
-#: Calibrated with ``bench/bench_scale.py`` on a 2-core machine (width 128 at batch 32, about 3.8M
-#: multiply-adds per step, is where two threads start to win).
+#: A round number, not calibrated cell by cell: the book's network (about 20,000 multiply-adds per sample)
+#: keeps one thread up to batch 128; width 256 at batch 32 (8.6M) gets every core (docs/benchmarks.md).
 PARALLEL_MACS = int(os.environ.get("TWEAKNET_PARALLEL_MACS", str(2 ** 22)))
 #: Weights from which, with one sample per batch, the compiled path runs the Dense layers' fused loops and the
 #: update in parallel chunks, and ``threads_for`` gives every core.
@@ -68,19 +68,25 @@ PARALLEL_PARAMS = int(os.environ.get("TWEAKNET_PARALLEL_PARAMS", str(2 ** 19)))
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def _count(var):
+    """The positive integer in environment variable ``var``, or None."""
+    value = os.environ.get(var, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def cores() -> int:
-    """The cores this process may use: its CPU affinity, capped by ``TWEAKNET_THREADS`` or, where that is not
-    set, by the BLAS thread variables (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``: the
-    lab's workers get their share of the machine through them)."""
+    """The cores this process may use: ``TWEAKNET_THREADS`` where set, else its CPU affinity capped by the BLAS
+    thread variables (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``: the lab's workers get
+    one thread each through them)."""
+    forced = _count("TWEAKNET_THREADS")
+    if forced:
+        return forced
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
-    for var in ("TWEAKNET_THREADS", *THREAD_VARS):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return min(n, int(value)) if var != "TWEAKNET_THREADS" else int(value)
-    return n
+    caps = [c for c in map(_count, THREAD_VARS) if c]
+    return min(n, caps[0]) if caps else n
 
 
 def threads_for(model=None, batch_size=1) -> int:
@@ -88,28 +94,28 @@ def threads_for(model=None, batch_size=1) -> int:
     (:func:`cores`) when a step's matrix products reach :data:`PARALLEL_MACS` multiply-adds (BLAS shares
     them) or, at batch 1, when the model has :data:`PARALLEL_PARAMS` weights (the compiled path's own
     parallel loops); else one.  ``TWEAKNET_THREADS`` forces a count."""
-    forced = os.environ.get("TWEAKNET_THREADS", "").strip()
-    if forced.isdigit() and int(forced) > 0:
-        return int(forced)
+    forced = _count("TWEAKNET_THREADS")
+    if forced:
+        return forced
     n = cores()
     if n == 1 or model is None or not getattr(model, "built", False):
         return 1
-    macs = batch_size * sum(int(np.prod(layer.params["kernel"].shape)) for layer in model.layers
-                            if "kernel" in getattr(layer, "params", {}))
     if batch_size == 1:  # no BLAS call: the compiled path's own parallel loops, for models this large
         return n if model.flat.params.size >= PARALLEL_PARAMS else 1
+    macs = batch_size * sum(int(np.prod(layer.params["kernel"].shape)) for layer in model.layers
+                            if "kernel" in getattr(layer, "params", {}))
     return n if macs >= PARALLEL_MACS else 1
 
 
 @contextlib.contextmanager
 def numerics(threads: int = 1):
     """The mode training runs in, on the reference and the compiled path alike, where the ``fast`` extra
-    is installed: subnormals flushed to zero (see ``denormals.py``) and ``threads`` BLAS threads
-    (:func:`threads_for` chooses them: one for the small per-step products of the book's networks, all the
-    process's cores for wide layers and large batches), which also run the compiled path's parallel loops.  With one sample per batch the compiled path makes
-    no BLAS call.  OpenBLAS splits a product's rows and columns between threads, never the sums along its
-    inner dimension, so the thread count does not change the numbers (``tests/fast`` checks it on this
-    machine's BLAS).
+    is installed: subnormals flushed to zero (see ``denormals.py``) and ``threads`` threads for BLAS and for
+    the compiled path's parallel loops (:func:`threads_for` chooses them: one for the book's networks, every
+    core for wide layers and large batches).  At batch 1 the compiled path makes no BLAS call and its
+    parallel loops run over fixed chunks, so the thread count never changes the numbers
+    (``tests/fast/test_fast_threads.py``); with batches it does, in the last bits: OpenBLAS splits a product
+    differently on another thread count (docs/benchmarks.md, "Threads").
     """
     with contextlib.ExitStack() as stack:
         if importlib.util.find_spec("numba") is not None:
