@@ -14,6 +14,8 @@ flat parameter buffer.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..layers import Dense
@@ -68,25 +70,21 @@ class Composer:
         self.arg("gfull", np.zeros(4, self.dtype))
         self.arg("glast", np.zeros(4, self.dtype))
 
+    @contextlib.contextmanager
     def rows(self, src, index, count, chunks=CHUNKS):
         """Open ``for index in range(count)``; in a parallel model, as ``prange`` over ``chunks`` fixed chunks
         (fixed: LLVM vectorizes each chunk's loop with a remainder at its end, so chunk boundaries that moved
         with the thread count would move the rounding)."""
         if not self.parallel:
             src(f"for {index} in range({count}):")
-            return src.block()
+            with src.block():
+                yield
+            return
         src(f"for c_{index} in prange({chunks}):")
         with src.block():
             src(f"for {index} in range({count} * c_{index} // {chunks}, {count} * (c_{index} + 1) // {chunks}):")
-        src.depth += 2
-
-        class _Close:
-            def __enter__(self):
-                return None
-
-            def __exit__(self, *exc):
-                src.depth -= 2
-        return _Close()
+            with src.block():
+                yield
 
     def transposed(self, array):
         """A working copy of 2-D ``array``, transposed; the runner copies it in before each chunk and back after."""
