@@ -319,7 +319,7 @@ ERRORS = [
     ("save_weights-over-read-only", _save_weights_read_only, PermissionError, r"read-only file \(.*w.safetensors"),
     ("save-missing-folder", _missing_folder, FileNotFoundError, r"cannot save \(.*no/such/m.tweaknet\)"),
     ("save-onto-folder", _save_onto_folder, IsADirectoryError, r"cannot save \(.*folder\): it is a folder"),
-    ("load_model-12345", _not_a_path, TypeError, r"PathLike"),
+    ("load_model-12345", _not_a_path, TypeError, r"tweaknet: error: the model or weights file must be a file name \(a str or os\.PathLike"),
     ("load_weights-unbuilt", _load_weights_unbuilt, ValueError, r"w.safetensors\) into model .* not built"),
     ("load_weights-mismatch", _load_weights_mismatch, ValueError,
      r"w.safetensors: the weights do not fit .* file holds 6 array.*model 8.*weight 0 has shape \(4, 3\) in the "
