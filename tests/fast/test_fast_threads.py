@@ -42,6 +42,23 @@ CASES = {
 }
 
 
+#: Wide enough that the shared products are split into several blocks (blocks start at multiples of 16 columns).
+WIDE = {
+    "wide_adam_tanh": lambda: model([tn.layers.Dense(48, activation="relu"), tn.layers.Dense(40, activation="tanh"),
+                                     tn.layers.Dense(4, activation="softmax")], tn.optimizers.Adam(0.01)),
+    "wide_sgd_l1l2_clipvalue_dropout": lambda: model(
+        [tn.layers.Dense(48, activation="elu", kernel_regularizer=tn.regularizers.L1L2(1e-4, 1e-3)),
+         tn.layers.Dropout(0.2), tn.layers.Dense(36, activation="sigmoid", bias_regularizer=tn.regularizers.L2(1e-3)),
+         tn.layers.Dense(4, activation="sigmoid")],
+        tn.optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipvalue=0.5), loss="mse"),
+    "wide_adamw_batchnorm_clipnorm": lambda: model(
+        [tn.layers.Dense(48, use_bias=False), tn.layers.BatchNormalization(), tn.layers.Activation("relu"),
+         tn.layers.Dense(33, activation="softmax"), tn.layers.Dense(4, activation="softmax")],
+        tn.optimizers.AdamW(0.01, clipnorm=1.0)),
+}
+CASES.update(WIDE)
+
+
 def data(n=96):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, 12)).astype(np.float32)
@@ -68,7 +85,7 @@ def parallel(monkeypatch):
 
 
 @pytest.mark.parametrize("batch_size", [1, 8])
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(set(CASES) - set(WIDE)))
 def test_parallel_pieces_equal_the_reference_path(case, batch_size, parallel, monkeypatch):
     from tweaknet.fast.compose import Composer
     compiled, loss_c, pred_c = train(case, batch_size, 2, monkeypatch)
@@ -79,6 +96,37 @@ def test_parallel_pieces_equal_the_reference_path(case, batch_size, parallel, mo
     assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
     np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)
     np.testing.assert_allclose(pred_c, pred_r, rtol=0, atol=RTOL)
+
+
+@pytest.fixture
+def shared(monkeypatch):
+    monkeypatch.setattr(fast, "PARALLEL_MACS", 0)
+
+
+@pytest.mark.parametrize("batch_size", [7, 32])  # 96 samples: a last batch of 5; and of 32
+@pytest.mark.parametrize("case", sorted(WIDE))
+def test_shared_products_equal_the_reference_path(case, batch_size, shared, monkeypatch):
+    """With batches, a step of ``PARALLEL_MACS`` multiply-adds shares its products between the path's threads
+    (blocks of columns, each with its bias, activation and fused update; here every model takes it)."""
+    from tweaknet.fast.compose import Composer
+    compiled, loss_c, pred_c = train(case, batch_size, 2, monkeypatch)
+    assert Composer(compiled, batch_size).split
+    reference, loss_r, pred_r = train(case, batch_size, 1, monkeypatch, reference=True)
+    scale = np.abs(reference.flat.params).max()
+    assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
+    np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)
+    np.testing.assert_allclose(pred_c, pred_r, rtol=0, atol=RTOL)
+
+
+@pytest.mark.parametrize("case", sorted(WIDE))
+def test_shared_products_give_the_same_bits_on_the_same_thread_count(case, shared, monkeypatch):
+    """Each block of a product is one BLAS call on one thread, whichever thread runs it: the same thread count
+    gives the same bits (another count splits the products differently, and OpenBLAS's results for a block
+    of columns can differ in the last bit from the same columns of a wider product: docs/benchmarks.md)."""
+    first, again = (train(case, 8, 2, monkeypatch) for _ in range(2))
+    assert np.array_equal(first[0].flat.params, again[0].flat.params)
+    assert first[1] == again[1]
+    assert np.array_equal(first[2], again[2])
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import ONE, ZERO, where
+from ..ops import ONE, ZERO, tanh as ops_tanh, where
 from ..registry import register
 from .base import Activation, as_float, exported
 
@@ -24,7 +24,7 @@ def sigmoid_grad(z, a, d):
 
 
 def tanh_value(z):
-    return np.tanh(z)
+    return ops_tanh(z)
 
 
 def tanh_grad(z, a, d):

@@ -102,9 +102,18 @@ def threads_for(model=None, batch_size=1) -> int:
         return 1
     if batch_size == 1:  # no BLAS call: the compiled path's own parallel loops, for models this large
         return n if model.flat.params.size >= PARALLEL_PARAMS else 1
+    return n if shares_products(model, batch_size) else 1
+
+
+def shares_products(model, batch_size) -> bool:
+    """True when a step with batches of ``batch_size`` has :data:`PARALLEL_MACS` multiply-adds or more in its
+    matrix products (batch size times the weights of the Dense kernels): then the compiled path shares them,
+    and the rest of the step, between its threads (``compose.Composer.split``)."""
+    if batch_size <= 1:
+        return False
     macs = batch_size * sum(int(np.prod(layer.params["kernel"].shape)) for layer in model.layers
                             if "kernel" in getattr(layer, "params", {}))
-    return n if macs >= PARALLEL_MACS else 1
+    return macs >= PARALLEL_MACS
 
 
 @contextlib.contextmanager
@@ -121,10 +130,20 @@ def numerics(threads: int = 1):
         if importlib.util.find_spec("numba") is not None:
             from .denormals import flush_denormals
             stack.enter_context(flush_denormals())
-        if importlib.util.find_spec("threadpoolctl") is not None:
-            stack.enter_context(_blas_controller().limit(limits=max(1, int(threads)), user_api="blas"))
+        stack.enter_context(blas_threads(threads))
         if importlib.util.find_spec("numba") is not None:
             stack.enter_context(_numba_threads(threads))
+        yield
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int):
+    """The loaded BLAS libraries (NumPy's, and SciPy's that the compiled path calls) use ``threads`` threads
+    in this block (through threadpoolctl, where installed)."""
+    if importlib.util.find_spec("threadpoolctl") is None:
+        yield
+        return
+    with _blas_controller().limit(limits=max(1, int(threads)), user_api="blas"):
         yield
 
 

@@ -144,11 +144,15 @@ class Dense(Block):
         if self.parallel_backward:
             from .compose import PARTIALS
             self.role("DP", np.zeros((PARTIALS, c.width(self.i)), c.dtype))
+        if c.split:
+            self.roles["T"] = "T"
 
     def parallel_forward(self, training):
-        return self.transposed and training
+        return self.transposed and training or self.c.split
 
     def forward_parts(self, training):
+        if self.c.split:
+            return self.split_forward()
         if not (self.c.parallel and self.parallel_forward(training)):
             return super().forward_parts(training)
         product, activation = Source(), Source()
@@ -157,6 +161,8 @@ class Dense(Block):
         return [(product, True), (activation, False)]
 
     def backward_parts(self, need_input_grad):
+        if self.c.split:
+            return self.split_backward(need_input_grad)
         if not (self.c.parallel and self.parallel_backward):
             return super().backward_parts(need_input_grad)
         activation, rest = Source(), Source()
@@ -164,6 +170,82 @@ class Dense(Block):
             activation_backward(activation, self.layer.activation, "Z", "H_out", "D_out", "DZ", self.act_args)
         self.gradients(rest, need_input_grad)
         return [(activation, False), (rest, True)]
+
+    # -- with batches, shared between threads: each thread's blocks of columns (``Composer.split``) ---------------
+    def split_forward(self):
+        """``Z = H_in W + b`` and ``H_out = act(Z)``: each thread computes its blocks of ``Z``'s columns (one-thread
+        BLAS), adds the bias and applies an elementwise activation while the block is in its cache; a row-wise
+        activation (softmax) runs after, over whole rows."""
+        act = self.layer.activation
+        src = Source()
+        value, extra = src.use(act.value), "".join(f", {x}" for x in self.act_args)
+        src("n = W.shape[1]")
+        src("for p in prange(T):")
+        with src.block():
+            src("c0 = split_at(n, p, T)")
+            src("c1 = split_at(n, p + 1, T)")
+            src("if c1 > c0:")
+            with src.block():
+                src("gemm(False, False, B, c1 - c0, W.shape[0], H_in, 0, H_in.shape[1], W, c0, n, Z, c0, n, 0.0)")
+                src("bv = b[c0:c1]")
+                src("for s in range(B):")
+                with src.block():
+                    src("zv = Z[s, c0:c1]")
+                    if not act.rowwise:
+                        src("hv = H_out[s, c0:c1]")
+                    src("for j in range(c1 - c0):")  # loops from 0 over slices: LLVM vectorizes them
+                    with src.block():
+                        src("z = zv[j] + bv[j]")
+                        src("zv[j] = z")
+                        if not act.rowwise:
+                            src(f"hv[j] = {value}(z{extra})")
+        parts = [(src, True)]
+        if act.rowwise:
+            rest = Source()
+            activation_forward(rest, act, "Z", "H_out", self.act_args)
+            parts.append((rest, False))
+        return parts
+
+    def split_backward(self, need_input_grad):
+        """The gradient at ``z`` (by blocks of columns), then the input gradient (each thread a block of the input's
+        columns), then the kernel's and bias's gradients and their update (``OptimizerCode.split_gradients``)."""
+        act, parts = self.layer.activation, []
+        if not self.fused:
+            src = Source()
+            if act.rowwise:
+                activation_backward(src, act, "Z", "H_out", "D_out", "DZ", self.act_args)
+            else:
+                grad, extra = src.use(act.grad), "".join(f", {x}" for x in self.act_args)
+                src("n = W.shape[1]")
+                src("for p in prange(T):")
+                with src.block():
+                    src("c0 = split_at(n, p, T)")
+                    src("c1 = split_at(n, p + 1, T)")
+                    src("for s in range(B):")
+                    with src.block():
+                        for name, array in (("zv", "Z"), ("av", "H_out"), ("dv", "D_out"), ("gv", "DZ")):
+                            src(f"{name} = {array}[s, c0:c1]")
+                        src("for j in range(c1 - c0):")
+                        with src.block():
+                            src(f"gv[j] = {grad}(zv[j], av[j], dv[j]{extra})")
+            parts.append((src, not act.rowwise))
+        if need_input_grad:  # before the update below changes W
+            src = Source()
+            src("m = W.shape[0]")
+            src("n = W.shape[1]")
+            src("for p in prange(T):")
+            with src.block():
+                src("k0 = split_at(m, p, T)")
+                src("k1 = split_at(m, p + 1, T)")
+                src("if k1 > k0:")
+                with src.block():
+                    src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0)")
+            parts.append((src, True))
+        if self.layer.trainable:
+            src = Source()
+            self.c.optimizer.dense_gradients(src, self)
+            parts.append((src, True))
+        return parts
 
     def product(self, src):
         """``Z = H_in W + b`` for one sample with the kernel transposed (rows of WT: contiguous loops)."""

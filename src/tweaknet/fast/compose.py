@@ -46,11 +46,18 @@ class Composer:
         #: layers' loops and the update in parallel chunks over the threads ``fast.numerics`` allows.  With
         #: batches BLAS owns the threads: Numba's thread pool beside OpenBLAS's made a step slower, not faster
         #: (width 1024, batch 32: 18.1 s per epoch against 6.9 s; the two pools spin on the same cores).
-        from . import PARALLEL_PARAMS
+        from . import PARALLEL_PARAMS, shares_products
         self.parallel = self.single and model.flat.params.size >= PARALLEL_PARAMS
+        #: With batches, a step with this many multiply-adds (``fast.shares_products``) shares its matrix products
+        #: between the compiled path's threads, ``T`` blocks of columns each (``blocks.Dense``), and each thread
+        #: adds the bias, applies the activation and updates the weights of its own blocks: one pool of threads
+        #: for the whole step, BLAS at one thread inside it (the runner sets it).
+        self.split = not self.single and shares_products(model, batch_size)
         self.args: dict = {}  # glue name -> value, or a callable giving the value at each run
         self.copies: list = []  # (array, transposed working copy)
         self.widths = [int(np.prod(model.input_shape[1:]))] + [int(np.prod(la.output_shape)) for la in model.layers]
+        if self.split:
+            self.arg("T", _threads)
         self.optimizer = OptimizerCode(self)
         self.blocks = [BLOCKS[type(layer)](layer, i, self) for i, layer in enumerate(model.layers)]
         self.blocks[-1].fused = model.fused_output
@@ -120,7 +127,7 @@ class Composer:
         src = self.new_source()
         src("")
         if parallel:
-            src("@njit(parallel=PARALLEL, **JIT)  # prange loops over fixed chunks: the same numbers on any thread count")
+            src("@njit(parallel=PARALLEL, **JIT)  # its prange loops run on the compiled path's threads")
         else:
             src('@njit(inline="always")  # inlined into the glue: no call overhead per batch')
         src(f"def piece({', '.join(params)}):")
@@ -265,8 +272,9 @@ class OptimizerCode:
         self.opt = opt
         self.clip = ("norm" if opt.clipnorm else "global" if opt.global_clipnorm else
                      "value" if opt.clipvalue else None)
-        # one sample per batch: each Dense entry's gradient and update in one pass
-        self.fuse = composer.single and self.clip in (None, "value")
+        # one sample per batch, or a step shared between threads: each Dense entry's gradient and update in one
+        # pass (for a block of the kernel's columns, while the thread that computed its gradient has it in cache)
+        self.fuse = (composer.single or composer.split) and self.clip in (None, "value")
 
     def declare(self):
         c, opt, flat = self.c, self.opt, self.c.model.flat
@@ -377,6 +385,9 @@ class OptimizerCode:
     def dense_gradients(self, src, block):
         """A Dense layer's kernel and bias gradients (or, for one sample without norm clipping, their updates)."""
         use_bias = block.layer.use_bias
+        if self.c.split:
+            self.split_gradients(src, block)
+            return
         if self.fuse:
             with self.c.rows(src, "j", "WT.shape[0]"):
                 src("dj = DZ[0, j]")
@@ -405,6 +416,51 @@ class OptimizerCode:
             src("Gb[j] = DZ[0, j]")
         per_element(src, "W.shape[1]", "Gb[j] += DZ[s, j]", rows="range(1, B)")
 
+    def split_gradients(self, src, block):
+        """Each thread's blocks of columns: the kernel's gradient (one-thread BLAS), the bias's, and with a fused
+        update the new weights, row by row over the block's slices (loops from 0: LLVM vectorizes them)."""
+        src("m = W.shape[0]")
+        src("n = W.shape[1]")
+        src("for p in prange(T):")
+        with src.block():
+            src("c0 = split_at(n, p, T)")
+            src("c1 = split_at(n, p + 1, T)")
+            src("if c1 > c0:")
+            with src.block():
+                src("gemm(True, False, m, c1 - c0, B, H_in, 0, H_in.shape[1], DZ, c0, n, GW, c0, n, 0.0)")
+                src("gbv = Gb[c0:c1]")
+                src("dv = DZ[0, c0:c1]")
+                src("for j in range(c1 - c0):")
+                with src.block():
+                    src("gbv[j] = dv[j]")
+                src("for s in range(1, B):")  # the rows in order, as the serial code sums them
+                with src.block():
+                    src("dv = DZ[s, c0:c1]")
+                    src("for j in range(c1 - c0):")
+                    with src.block():
+                        src("gbv[j] += dv[j]")
+                if not self.fuse:
+                    return
+                kept = [s for s, k in zip(self.slots, self.kept) if k]
+                src("for k in range(m):")
+                with src.block():
+                    src("wv = W[k, c0:c1]")
+                    src("gv = GW[k, c0:c1]")
+                    for s in kept:
+                        src(f"{s}kv = {s}k[k, c0:c1]")
+                    src("for j in range(c1 - c0):")
+                    with src.block():
+                        self.element(src, "j", "gv[j]", "pg_kernel" if "pg_kernel" in block.roles else None, "wv",
+                                     [f"{s}kv" for s in self.slots])
+                if block.layer.use_bias:
+                    src("bv = b[c0:c1]")
+                    for s in kept:
+                        src(f"{s}bv = {s}b[c0:c1]")
+                    src("for j in range(c1 - c0):")
+                    with src.block():
+                        self.element(src, "j", "gbv[j]", "pg_bias" if "pg_bias" in block.roles else None, "bv",
+                                     [f"{s}bv" for s in self.slots])
+
     def update(self, glue):
         """After the backward pass: penalties, clipping and the update of every entry not updated yet."""
         body = source.Source()
@@ -426,9 +482,33 @@ class OptimizerCode:
                 body(f"{body.use(clip_by_norm)}(G, segments, cl)")
             elif self.clip == "global":
                 body(f"{body.use(clip_by_global_norm)}(G, cl)")
+            if self.c.parallel or self.c.split:  # the update in fixed chunks, on every thread
+                if body.lines:
+                    self.c.call(glue, body, roles)
+                body = source.Source()
+                kept = [s for s, k in zip(self.slots, self.kept) if k]
+                body(f"for c in prange({CHUNKS}):")
+                with body.block():
+                    body(f"e0 = split_at(P.size, c, {CHUNKS})")
+                    body(f"e1 = split_at(P.size, c + 1, {CHUNKS})")
+                    body("Pv = P[e0:e1]")
+                    body("Gv = G[e0:e1]")
+                    for s in kept:
+                        body(f"{s}v = {s}[e0:e1]")
+                    body("for e in range(e1 - e0):")  # from 0 (a loop from e0 is not vectorized)
+                    with body.block():
+                        self.element(body, "e", "Gv[e]", params="Pv", slots=[f"{s}v" for s in self.slots])
+                self.c.call(glue, body, roles, parallel=True)
+                return
             with self.c.rows(body, "e", "P.size"):
                 self.element(body, "e", "G[e]")
-        self.c.call(glue, body, roles, parallel=self.c.parallel and not self.fuse)
+        self.c.call(glue, body, roles)
+
+
+def _threads():
+    """The threads the compiled path's parallel loops run on now (``fast.numerics`` sets them)."""
+    import numba
+    return numba.get_num_threads()
 
 
 def servable(model):

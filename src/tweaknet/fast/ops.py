@@ -7,8 +7,11 @@ scalar (``last_*_kept`` too, which then broadcasts like the kept axis does in Nu
 is one value per row.  Importing this module registers them.
 """
 import numpy as np
-from numba import types
-from numba.extending import overload
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+from numba.np.linalg import ensure_blas
 
 from .. import ops
 
@@ -160,3 +163,113 @@ def _first_mean(a):
                 out[j] = out[j] / n
             return out
         return impl
+
+
+# -- tanh ------------------------------------------------------------------------------------------------
+# Numba compiles np.tanh to a call of the C library's scalar tanhf, which stops LLVM from vectorizing the
+# loop around it.  float32 values get Cephes's single-precision tanh instead (S. L. Moshier, Cephes Math
+# Library, tanhf.c and expf.c: the same constants), written in operations LLVM vectorizes: below 0.625 an
+# odd polynomial, above it 1 - 2 / (exp(2|x|) + 1) with exp's range reduction, and 2^n by selects (n is at
+# most 26: tanh is 1 in float32 from |x| = 9 on).  float64 keeps np.tanh.
+_F = np.float32
+_LOG2E, _C1, _C2 = _F(1.44269504088896341), _F(0.693359375), _F(-2.12194440e-4)
+_E0, _E1, _E2, _E3, _E4, _E5 = (_F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3),
+                                _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1))
+_T0, _T1, _T2, _T3, _T4 = (_F(-5.70498872745e-3), _F(2.06390887954e-2), _F(-5.37397155531e-2),
+                           _F(1.33314422036e-1), _F(-3.33332819422e-1))
+_HALF, _ONE, _TWO, _SMALL, _BIG = _F(0.5), _F(1.0), _F(2.0), _F(0.625), _F(9.0)
+
+
+def _tanh32(a):
+    x = a
+    m = abs(x)
+    s = x * x
+    small = ((((_T0 * s + _T1) * s + _T2) * s + _T3) * s + _T4) * s * x + x
+    y = _TWO * min(m, _BIG)  # exp(y), 0 <= y <= 18
+    n = np.floor(y * _LOG2E + _HALF)
+    r = y - n * _C1 - n * _C2
+    e = (((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5) * (r * r) + r + _ONE
+    k = np.int32(n)
+    e = e * (_F(2.0) if k & 1 else _ONE) * (_F(4.0) if k & 2 else _ONE) * (_F(16.0) if k & 4 else _ONE)
+    e = e * (_F(256.0) if k & 8 else _ONE) * (_F(65536.0) if k & 16 else _ONE)
+    big = _ONE - _TWO / (e + _ONE)
+    return small if m < _SMALL else (big if x >= _F(0.0) else -big)
+
+
+@overload(ops.tanh, inline="always")
+def _tanh(a):
+    if isinstance(a, types.Float) and a.bitwidth == 32:
+        return _tanh32
+    if isinstance(a, (types.Number, types.Array)):
+        return lambda a: np.tanh(a)
+
+
+# -- matrix products on parts of arrays ------------------------------------------------------------------
+# With batches, a wide model's step shares its matrix products between the threads of the compiled path's
+# own parallel loops, each thread computing a block of the product's columns with a one-thread BLAS call
+# (``blocks.Dense``): one pool of threads for the whole step (OpenBLAS's pool beside Numba's made a step
+# slower: they spin on the same cores), and the bias, activation and update of a block run on the thread
+# that computed it, while the block is in its cache.  Numba's ``np.dot`` takes whole arrays only; ``gemm``
+# calls the BLAS that ``np.dot`` calls (SciPy's, through Numba's ``numba_xxgemm``) on a block given by an
+# offset and a row stride.
+
+_GEMM_ARGS = [ir.IntType(8)] * 3 + [cgutils.intp_t] * 3 + [cgutils.voidptr_t, cgutils.voidptr_t, cgutils.intp_t,
+                                                           cgutils.voidptr_t, cgutils.intp_t, cgutils.voidptr_t,
+                                                           cgutils.voidptr_t, cgutils.intp_t]
+
+
+@intrinsic
+def gemm(typingctx, trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta):
+    """``C[m, n] = op(A)[m, k] @ op(B)[k, n] + beta C`` on row-major blocks: the block of ``a`` starts at flat
+    element ``a0`` with rows ``lda`` elements apart (likewise ``b`` and ``c``); ``op`` transposes where
+    ``trans_a`` / ``trans_b`` is true.  float32 or float64 arrays of one type; BLAS's threads are the caller's
+    business (``runner`` sets one)."""
+    if not (isinstance(a, types.Array) and a.dtype in (types.float32, types.float64) and b.dtype == a.dtype
+            and c.dtype == a.dtype):
+        return None
+    dtype = a.dtype
+    kind = ord("s") if dtype == types.float32 else ord("d")
+    sig = types.void(trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta)
+
+    def codegen(context, builder, signature, args):
+        ta, tb, m_, n_, k_, av, a0_, lda_, bv, b0_, ldb_, cv, c0_, ldc_, beta_ = args
+        tys = signature.args
+
+        def intp(value, ty):
+            return context.cast(builder, value, ty, types.intp)
+
+        def address(value, ty, offset, offset_ty):
+            data = context.make_array(ty)(context, builder, value).data
+            return builder.bitcast(builder.gep(data, [intp(offset, offset_ty)]), cgutils.voidptr_t)
+
+        def flag(value, ty):
+            t = context.cast(builder, value, ty, types.boolean)
+            return builder.select(t, ir.Constant(ir.IntType(8), ord("t")), ir.Constant(ir.IntType(8), ord("n")))
+
+        alpha = cgutils.alloca_once_value(builder, context.get_constant(dtype, 1.0))
+        beta_slot = cgutils.alloca_once_value(builder, context.cast(builder, beta_, tys[14], dtype))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), _GEMM_ARGS),
+                                            "numba_xxgemm")
+        # BLAS is column-major: a row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T
+        builder.call(fn, (ir.Constant(ir.IntType(8), kind), flag(tb, tys[1]), flag(ta, tys[0]),
+                          intp(n_, tys[3]), intp(m_, tys[2]), intp(k_, tys[4]),
+                          builder.bitcast(alpha, cgutils.voidptr_t),
+                          address(bv, tys[8], b0_, tys[9]), intp(ldb_, tys[10]),
+                          address(av, tys[5], a0_, tys[6]), intp(lda_, tys[7]),
+                          builder.bitcast(beta_slot, cgutils.voidptr_t),
+                          address(cv, tys[11], c0_, tys[12]), intp(ldc_, tys[13])))
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+#: Column blocks start at multiples of this many values (64 bytes in float32: whole cache lines and vectors).
+ALIGN = 16
+
+
+@njit(inline="always")
+def split_at(n, p, parts):
+    """Where block ``p`` of ``parts`` starts among ``n`` columns (``split_at(n, parts, parts) == n``)."""
+    return n if p >= parts else (n * p // parts) // ALIGN * ALIGN
+
+
+ensure_blas()  # SciPy's BLAS, which numba_xxgemm calls, is found at the first call

@@ -43,6 +43,10 @@ class CompiledModel:
     def _call(self, fn, what, *args):
         full = (*args, *self.composer.values())
         jit.prepare(fn, full, what)
+        if self.composer.split:  # the step's threads share its products: each calls BLAS on one thread
+            from . import blas_threads
+            with blas_threads(1):
+                return fn(*full)
         return fn(*full)
 
     # -- training --------------------------------------------------------------------------------
