@@ -42,17 +42,18 @@ CASES = {
 }
 
 
-#: Wide enough that the shared products are split into several blocks (blocks start at multiples of 16 columns).
+#: Wide enough that the shared products are split into several blocks: blocks of columns (starting at multiples
+#: of 16) for layers of 128 units and more, of rows for narrower ones.
 WIDE = {
-    "wide_adam_tanh": lambda: model([tn.layers.Dense(48, activation="relu"), tn.layers.Dense(40, activation="tanh"),
+    "wide_adam_tanh": lambda: model([tn.layers.Dense(160, activation="relu"), tn.layers.Dense(136, activation="tanh"),
                                      tn.layers.Dense(4, activation="softmax")], tn.optimizers.Adam(0.01)),
     "wide_sgd_l1l2_clipvalue_dropout": lambda: model(
-        [tn.layers.Dense(48, activation="elu", kernel_regularizer=tn.regularizers.L1L2(1e-4, 1e-3)),
+        [tn.layers.Dense(144, activation="elu", kernel_regularizer=tn.regularizers.L1L2(1e-4, 1e-3)),
          tn.layers.Dropout(0.2), tn.layers.Dense(36, activation="sigmoid", bias_regularizer=tn.regularizers.L2(1e-3)),
          tn.layers.Dense(4, activation="sigmoid")],
         tn.optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipvalue=0.5), loss="mse"),
     "wide_adamw_batchnorm_clipnorm": lambda: model(
-        [tn.layers.Dense(48, use_bias=False), tn.layers.BatchNormalization(), tn.layers.Activation("relu"),
+        [tn.layers.Dense(130, use_bias=False), tn.layers.BatchNormalization(), tn.layers.Activation("relu"),
          tn.layers.Dense(33, activation="softmax"), tn.layers.Dense(4, activation="softmax")],
         tn.optimizers.AdamW(0.01, clipnorm=1.0)),
 }
@@ -101,13 +102,15 @@ def test_parallel_pieces_equal_the_reference_path(case, batch_size, parallel, mo
 @pytest.fixture
 def shared(monkeypatch):
     monkeypatch.setattr(fast, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(fast, "SPLIT_WEIGHTS", 0)
 
 
 @pytest.mark.parametrize("batch_size", [7, 32])  # 96 samples: a last batch of 5; and of 32
 @pytest.mark.parametrize("case", sorted(WIDE))
 def test_shared_products_equal_the_reference_path(case, batch_size, shared, monkeypatch):
     """With batches, a step of ``PARALLEL_MACS`` multiply-adds shares its products between the path's threads
-    (blocks of columns, each with its bias, activation and fused update; here every model takes it)."""
+    (blocks of columns, each with its bias, activation and fused update: models of ``SPLIT_WEIGHTS`` kernel
+    weights and more; here every model takes it)."""
     from tweaknet.fast.compose import Composer
     compiled, loss_c, pred_c = train(case, batch_size, 2, monkeypatch)
     assert Composer(compiled, batch_size).split

@@ -105,15 +105,31 @@ def threads_for(model=None, batch_size=1) -> int:
     return n if shares_products(model, batch_size) else 1
 
 
+#: Dense kernel weights from which a step with batches (of :data:`PARALLEL_MACS` multiply-adds) runs on the
+#: compiled path's own threads, each with its blocks of every product and of the rest of the step
+#: (``compose.Composer.split``); below it BLAS shares the products between its threads and the rest of the step
+#: runs on one.  Measured on a 2-core AVX-512 machine, seconds per epoch own threads / BLAS's threads: width 256
+#: 1.27x (batch 32) and 1.06x (512), width 512 1.13x and 1.12x, width 1024 0.91x (32) and 1.00x (512), width
+#: 2048 0.84x and 0.95x (docs/benchmarks.md).
+SPLIT_WEIGHTS = int(os.environ.get("TWEAKNET_SPLIT_WEIGHTS", str(2 ** 20)))
+
+
+def kernel_weights(model) -> int:
+    """The weights of the model's Dense kernels (the multiply-adds of one sample's forward products)."""
+    return sum(int(np.prod(layer.params["kernel"].shape)) for layer in model.layers
+               if "kernel" in getattr(layer, "params", {}))
+
+
 def shares_products(model, batch_size) -> bool:
     """True when a step with batches of ``batch_size`` has :data:`PARALLEL_MACS` multiply-adds or more in its
-    matrix products (batch size times the weights of the Dense kernels): then the compiled path shares them,
-    and the rest of the step, between its threads (``compose.Composer.split``)."""
-    if batch_size <= 1:
-        return False
-    macs = batch_size * sum(int(np.prod(layer.params["kernel"].shape)) for layer in model.layers
-                            if "kernel" in getattr(layer, "params", {}))
-    return macs >= PARALLEL_MACS
+    matrix products (batch size times the weights of the Dense kernels): then they are shared between threads."""
+    return batch_size > 1 and batch_size * kernel_weights(model) >= PARALLEL_MACS
+
+
+def splits_step(model, batch_size) -> bool:
+    """True when a step with batches runs on the compiled path's own threads, products included
+    (:data:`SPLIT_WEIGHTS`)."""
+    return shares_products(model, batch_size) and kernel_weights(model) >= SPLIT_WEIGHTS
 
 
 @contextlib.contextmanager

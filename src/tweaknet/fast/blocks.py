@@ -57,6 +57,18 @@ def activation_backward(src, act, z, a, d_out, d_in, args):
                 src(f"{d_in}[s, j] = {grad}({z}[s, j], {a}[s, j], {d_out}[s, j]{extra})")
 
 
+#: Units below which a Dense layer's shared products are split by rows (``Dense.by_rows``).
+NARROW = 128
+
+
+def thread_block(src, count, index="p", lo="c0", hi="c1"):
+    """Open ``for p in prange(T)`` and the block ``[lo, hi)`` of ``count`` this thread takes (``split_at``)."""
+    src(f"for {index} in prange(T):")
+    src.depth += 1
+    src(f"{lo} = split_at({count}, {index}, T)")
+    src(f"{hi} = split_at({count}, {index} + 1, T)")
+
+
 class Block:
     """One layer's code.  ``role(name, value)`` declares an argument; the composer provides the rest."""
 
@@ -146,6 +158,9 @@ class Dense(Block):
             self.role("DP", np.zeros((PARTIALS, c.width(self.i)), c.dtype))
         if c.split:
             self.roles["T"] = "T"
+        #: Shared between threads, a layer this narrow (an output layer) is split by rows, not by columns: its
+        #: columns make too few blocks to share.
+        self.by_rows = c.split and layer.units < NARROW
 
     def parallel_forward(self, training):
         return self.transposed and training or self.c.split
@@ -173,32 +188,41 @@ class Dense(Block):
 
     # -- with batches, shared between threads: each thread's blocks of columns (``Composer.split``) ---------------
     def split_forward(self):
-        """``Z = H_in W + b`` and ``H_out = act(Z)``: each thread computes its blocks of ``Z``'s columns (one-thread
-        BLAS), adds the bias and applies an elementwise activation while the block is in its cache; a row-wise
-        activation (softmax) runs after, over whole rows."""
+        """``Z = H_in W + b`` and ``H_out = act(Z)``: each thread computes its blocks of ``Z``'s columns (rows, for
+        a narrow layer) with one-thread BLAS, adds the bias and applies an elementwise activation while the block
+        is in its cache; a row-wise activation (softmax) runs after, over whole rows."""
         act = self.layer.activation
         src = Source()
         value, extra = src.use(act.value), "".join(f", {x}" for x in self.act_args)
         src("n = W.shape[1]")
-        src("for p in prange(T):")
-        with src.block():
-            src("c0 = split_at(n, p, T)")
-            src("c1 = split_at(n, p + 1, T)")
+        src("k = W.shape[0]")
+        if self.by_rows:
+            thread_block(src, "B", lo="r0", hi="r1")
+            src("c0 = 0")
+            src("c1 = n")
+            src("if r1 > r0:")
+            product = "gemm(False, False, r1 - r0, n, k, H_in, r0 * H_in.shape[1], H_in.shape[1], W, 0, n, Z, r0 * n, n, 0.0)"
+        else:
+            thread_block(src, "n")
+            src("r0 = 0")
+            src("r1 = B")
             src("if c1 > c0:")
+            product = "gemm(False, False, B, c1 - c0, k, H_in, 0, H_in.shape[1], W, c0, n, Z, c0, n, 0.0)"
+        with src.block():
+            src(product)
+            src("bv = b[c0:c1]")
+            src("for s in range(r0, r1):")
             with src.block():
-                src("gemm(False, False, B, c1 - c0, W.shape[0], H_in, 0, H_in.shape[1], W, c0, n, Z, c0, n, 0.0)")
-                src("bv = b[c0:c1]")
-                src("for s in range(B):")
+                src("zv = Z[s, c0:c1]")
+                if not act.rowwise:
+                    src("hv = H_out[s, c0:c1]")
+                src("for j in range(c1 - c0):")  # loops from 0 over slices: LLVM vectorizes them
                 with src.block():
-                    src("zv = Z[s, c0:c1]")
+                    src("z = zv[j] + bv[j]")
+                    src("zv[j] = z")
                     if not act.rowwise:
-                        src("hv = H_out[s, c0:c1]")
-                    src("for j in range(c1 - c0):")  # loops from 0 over slices: LLVM vectorizes them
-                    with src.block():
-                        src("z = zv[j] + bv[j]")
-                        src("zv[j] = z")
-                        if not act.rowwise:
-                            src(f"hv[j] = {value}(z{extra})")
+                        src(f"hv[j] = {value}(z{extra})")
+        src.depth -= 1
         parts = [(src, True)]
         if act.rowwise:
             rest = Source()
@@ -217,17 +241,22 @@ class Dense(Block):
             else:
                 grad, extra = src.use(act.grad), "".join(f", {x}" for x in self.act_args)
                 src("n = W.shape[1]")
-                src("for p in prange(T):")
+                if self.by_rows:
+                    thread_block(src, "B", lo="r0", hi="r1")
+                    src("c0 = 0")
+                    src("c1 = n")
+                else:
+                    thread_block(src, "n")
+                    src("r0 = 0")
+                    src("r1 = B")
+                src("for s in range(r0, r1):")
                 with src.block():
-                    src("c0 = split_at(n, p, T)")
-                    src("c1 = split_at(n, p + 1, T)")
-                    src("for s in range(B):")
+                    for name, array in (("zv", "Z"), ("av", "H_out"), ("dv", "D_out"), ("gv", "DZ")):
+                        src(f"{name} = {array}[s, c0:c1]")
+                    src("for j in range(c1 - c0):")
                     with src.block():
-                        for name, array in (("zv", "Z"), ("av", "H_out"), ("dv", "D_out"), ("gv", "DZ")):
-                            src(f"{name} = {array}[s, c0:c1]")
-                        src("for j in range(c1 - c0):")
-                        with src.block():
-                            src(f"gv[j] = {grad}(zv[j], av[j], dv[j]{extra})")
+                        src(f"gv[j] = {grad}(zv[j], av[j], dv[j]{extra})")
+                src.depth -= 1
             parts.append((src, not act.rowwise))
         if need_input_grad:  # before the update below changes W
             src = Source()

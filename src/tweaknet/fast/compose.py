@@ -25,7 +25,7 @@ from ..optimizers.base import weight_decay_rule
 from ..optimizers.clipping import clip_by_global_norm, clip_by_norm, clip_value_rule
 from ..regularizers import penalty_grad, penalty_terms
 from . import source
-from .blocks import BLOCKS, per_element
+from .blocks import BLOCKS, per_element, thread_block
 
 #: Chunks of the parallel loops (a fixed count, whatever the number of threads: each chunk's work and every
 #: sum's order are the same with 1 thread or 16, so the thread count never changes the numbers).
@@ -46,13 +46,13 @@ class Composer:
         #: layers' loops and the update in parallel chunks over the threads ``fast.numerics`` allows.  With
         #: batches BLAS owns the threads: Numba's thread pool beside OpenBLAS's made a step slower, not faster
         #: (width 1024, batch 32: 18.1 s per epoch against 6.9 s; the two pools spin on the same cores).
-        from . import PARALLEL_PARAMS, shares_products
+        from . import PARALLEL_PARAMS, splits_step
         self.parallel = self.single and model.flat.params.size >= PARALLEL_PARAMS
-        #: With batches, a step with this many multiply-adds (``fast.shares_products``) shares its matrix products
-        #: between the compiled path's threads, ``T`` blocks of columns each (``blocks.Dense``), and each thread
-        #: adds the bias, applies the activation and updates the weights of its own blocks: one pool of threads
-        #: for the whole step, BLAS at one thread inside it (the runner sets it).
-        self.split = not self.single and shares_products(model, batch_size)
+        #: With batches, a wide model's step (``fast.splits_step``) shares its matrix products between the compiled
+        #: path's threads, ``T`` blocks of columns each (``blocks.Dense``), and each thread adds the bias, applies
+        #: the activation and updates the weights of its own blocks: one pool of threads for the whole step, BLAS
+        #: at one thread inside it (the runner sets it).  Smaller steps leave the products to BLAS's threads.
+        self.split = not self.single and splits_step(model, batch_size)
         self.args: dict = {}  # glue name -> value, or a callable giving the value at each run
         self.copies: list = []  # (array, transposed working copy)
         self.widths = [int(np.prod(model.input_shape[1:]))] + [int(np.prod(la.output_shape)) for la in model.layers]
@@ -417,32 +417,30 @@ class OptimizerCode:
         per_element(src, "W.shape[1]", "Gb[j] += DZ[s, j]", rows="range(1, B)")
 
     def split_gradients(self, src, block):
-        """Each thread's blocks of columns: the kernel's gradient (one-thread BLAS), the bias's, and with a fused
-        update the new weights, row by row over the block's slices (loops from 0: LLVM vectorizes them)."""
+        """Each thread's block of the kernel's columns (of its rows, for a narrow layer): the gradient (one-thread
+        BLAS), the bias's gradient, and with a fused update the new weights, row by row over the block's slices
+        (loops from 0: LLVM vectorizes them)."""
         src("m = W.shape[0]")
         src("n = W.shape[1]")
-        src("for p in prange(T):")
-        with src.block():
-            src("c0 = split_at(n, p, T)")
-            src("c1 = split_at(n, p + 1, T)")
+        if block.by_rows:  # kernel rows k0:k1, every column; the bias on the first thread
+            thread_block(src, "m", lo="k0", hi="k1")
+            src("c0 = 0")
+            src("c1 = n")
+            src("if k1 > k0:")
+            product = "gemm(True, False, k1 - k0, n, B, H_in, k0, H_in.shape[1], DZ, 0, n, GW, k0 * n, n, 0.0)"
+            bias = "p == 0"
+        else:
+            thread_block(src, "n")
+            src("k0 = 0")
+            src("k1 = m")
             src("if c1 > c0:")
-            with src.block():
-                src("gemm(True, False, m, c1 - c0, B, H_in, 0, H_in.shape[1], DZ, c0, n, GW, c0, n, 0.0)")
-                src("gbv = Gb[c0:c1]")
-                src("dv = DZ[0, c0:c1]")
-                src("for j in range(c1 - c0):")
-                with src.block():
-                    src("gbv[j] = dv[j]")
-                src("for s in range(1, B):")  # the rows in order, as the serial code sums them
-                with src.block():
-                    src("dv = DZ[s, c0:c1]")
-                    src("for j in range(c1 - c0):")
-                    with src.block():
-                        src("gbv[j] += dv[j]")
-                if not self.fuse:
-                    return
-                kept = [s for s, k in zip(self.slots, self.kept) if k]
-                src("for k in range(m):")
+            product = "gemm(True, False, m, c1 - c0, B, H_in, 0, H_in.shape[1], DZ, c0, n, GW, c0, n, 0.0)"
+            bias = "True"
+        kept = [s for s, k in zip(self.slots, self.kept) if k]
+        with src.block():
+            src(product)
+            if self.fuse:
+                src("for k in range(k0, k1):")
                 with src.block():
                     src("wv = W[k, c0:c1]")
                     src("gv = GW[k, c0:c1]")
@@ -452,14 +450,28 @@ class OptimizerCode:
                     with src.block():
                         self.element(src, "j", "gv[j]", "pg_kernel" if "pg_kernel" in block.roles else None, "wv",
                                      [f"{s}kv" for s in self.slots])
-                if block.layer.use_bias:
-                    src("bv = b[c0:c1]")
-                    for s in kept:
-                        src(f"{s}bv = {s}b[c0:c1]")
-                    src("for j in range(c1 - c0):")
-                    with src.block():
-                        self.element(src, "j", "gbv[j]", "pg_bias" if "pg_bias" in block.roles else None, "bv",
-                                     [f"{s}bv" for s in self.slots])
+        src(f"if {bias}:")
+        with src.block():
+            src("gbv = Gb[c0:c1]")
+            src("dv = DZ[0, c0:c1]")
+            src("for j in range(c1 - c0):")
+            with src.block():
+                src("gbv[j] = dv[j]")
+            src("for s in range(1, B):")  # the rows in order, as the serial code sums them
+            with src.block():
+                src("dv = DZ[s, c0:c1]")
+                src("for j in range(c1 - c0):")
+                with src.block():
+                    src("gbv[j] += dv[j]")
+            if self.fuse and block.layer.use_bias:
+                src("bv = b[c0:c1]")
+                for s in kept:
+                    src(f"{s}bv = {s}b[c0:c1]")
+                src("for j in range(c1 - c0):")
+                with src.block():
+                    self.element(src, "j", "gbv[j]", "pg_bias" if "pg_bias" in block.roles else None, "bv",
+                                 [f"{s}bv" for s in self.slots])
+        src.depth -= 1
 
     def update(self, glue):
         """After the backward pass: penalties, clipping and the update of every entry not updated yet."""
