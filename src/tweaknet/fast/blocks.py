@@ -300,6 +300,11 @@ class Dense(Block):
                     src("Z[0, j] += xk * W[k, j]")
         else:
             src("np.dot(H_in[:B], W, Z[:B])")
+            act = self.layer.activation
+            if not act.rowwise:  # the bias and the activation in one pass over each row
+                value, extra = src.use(act.value), "".join(f", {x}" for x in self.act_args)
+                per_element(src, "W.shape[1]", "z = Z[s, j] + b[j]", "Z[s, j] = z", f"H_out[s, j] = {value}(z{extra})")
+                return
             per_element(src, "W.shape[1]", "Z[s, j] += b[j]")
         activation_forward(src, self.layer.activation, "Z", "H_out", self.act_args)
 
