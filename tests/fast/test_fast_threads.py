@@ -109,7 +109,7 @@ def shared(monkeypatch):
 @pytest.mark.parametrize("case", sorted(WIDE))
 def test_shared_products_equal_the_reference_path(case, batch_size, shared, monkeypatch):
     """With batches, a step of ``PARALLEL_MACS`` multiply-adds shares its products between the path's threads
-    (blocks of columns, each with its bias, activation and fused update: models of ``SPLIT_WEIGHTS`` kernel
+    (blocks of columns, each with its bias and activation, then the update in fixed chunks: models of ``SPLIT_WEIGHTS`` kernel
     weights and more; here every model takes it)."""
     from tweaknet.fast.compose import Composer
     compiled, loss_c, pred_c = train(case, batch_size, 2, monkeypatch)

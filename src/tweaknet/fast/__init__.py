@@ -109,8 +109,8 @@ def threads_for(model=None, batch_size=1) -> int:
 #: compiled path's own threads, each with its blocks of every product and of the rest of the step
 #: (``compose.Composer.split``); below it BLAS shares the products between its threads and the rest of the step
 #: runs on one.  Measured on a 2-core AVX-512 machine, seconds per epoch own threads / BLAS's threads: width 256
-#: 1.27x (batch 32) and 1.06x (512), width 512 1.13x and 1.12x, width 1024 0.91x (32) and 1.00x (512), width
-#: 2048 0.84x and 0.95x (docs/benchmarks.md).
+#: 1.10x (batch 32) and 1.07x (512), width 512 1.03x and 1.11x, width 1024 0.84x (32) and 0.95x (512), width
+#: 2048 0.77x and 0.98x (docs/benchmarks.md).
 SPLIT_WEIGHTS = int(os.environ.get("TWEAKNET_SPLIT_WEIGHTS", str(2 ** 20)))
 
 

@@ -208,8 +208,8 @@ def _tanh(a):
 # With batches, a wide model's step shares its matrix products between the threads of the compiled path's
 # own parallel loops, each thread computing a block of the product's columns with a one-thread BLAS call
 # (``blocks.Dense``): one pool of threads for the whole step (OpenBLAS's pool beside Numba's made a step
-# slower: they spin on the same cores), and the bias, activation and update of a block run on the thread
-# that computed it, while the block is in its cache.  Numba's ``np.dot`` takes whole arrays only; ``gemm``
+# slower: they spin on the same cores), and the bias and activation of a block run on the thread that
+# computed it, while the block is in its cache.  Numba's ``np.dot`` takes whole arrays only; ``gemm``
 # calls the BLAS that ``np.dot`` calls (SciPy's, through Numba's ``numba_xxgemm``) on a block given by an
 # offset and a row stride.
 
