@@ -187,6 +187,18 @@ class Dense(Block):
         return [(activation, False), (rest, True)]
 
     # -- with batches, shared between threads: each thread's blocks of columns (``Composer.split``) ---------------
+    def open_block(self, src):
+        """Open this thread's block of the layer's output: rows ``r0:r1`` and columns ``c0:c1`` (a block of columns
+        over every row, or of rows over every column for a narrow layer); close with ``src.depth -= 1``."""
+        if self.by_rows:
+            thread_block(src, "B", lo="r0", hi="r1")
+            src("c0 = 0")
+            src("c1 = n")
+        else:
+            thread_block(src, "n")
+            src("r0 = 0")
+            src("r1 = B")
+
     def split_forward(self):
         """``Z = H_in W + b`` and ``H_out = act(Z)``: each thread computes its blocks of ``Z``'s columns (rows, for
         a narrow layer) with one-thread BLAS, adds the bias and applies an elementwise activation while the block
@@ -196,20 +208,11 @@ class Dense(Block):
         value, extra = src.use(act.value), "".join(f", {x}" for x in self.act_args)
         src("n = W.shape[1]")
         src("k = W.shape[0]")
-        if self.by_rows:
-            thread_block(src, "B", lo="r0", hi="r1")
-            src("c0 = 0")
-            src("c1 = n")
-            src("if r1 > r0:")
-            product = "gemm(False, False, r1 - r0, n, k, H_in, r0 * H_in.shape[1], H_in.shape[1], W, 0, n, Z, r0 * n, n, 0.0)"
-        else:
-            thread_block(src, "n")
-            src("r0 = 0")
-            src("r1 = B")
-            src("if c1 > c0:")
-            product = "gemm(False, False, B, c1 - c0, k, H_in, 0, H_in.shape[1], W, c0, n, Z, c0, n, 0.0)"
+        self.open_block(src)
+        src("if r1 > r0 and c1 > c0:")
         with src.block():
-            src(product)
+            src("gemm(False, False, r1 - r0, c1 - c0, k, H_in, r0 * H_in.shape[1], H_in.shape[1], W, c0, n, Z, "
+                "r0 * n + c0, n, 0.0)")
             src("bv = b[c0:c1]")
             src("for s in range(r0, r1):")
             with src.block():
@@ -231,8 +234,9 @@ class Dense(Block):
         return parts
 
     def split_backward(self, need_input_grad):
-        """The gradient at ``z`` (by blocks of columns), then the input gradient (each thread a block of the input's
-        columns), then the kernel's and bias's gradients and their update (``OptimizerCode.split_gradients``)."""
+        """The gradient at ``z`` (by this thread's blocks), then the input gradient (each thread a block of the input's
+        columns), then the kernel's and bias's gradients (``OptimizerCode.split_gradients``); the update follows
+        over the flat buffer (``OptimizerCode.update``)."""
         act, parts = self.layer.activation, []
         if not self.fused:
             src = Source()
@@ -241,14 +245,7 @@ class Dense(Block):
             else:
                 grad, extra = src.use(act.grad), "".join(f", {x}" for x in self.act_args)
                 src("n = W.shape[1]")
-                if self.by_rows:
-                    thread_block(src, "B", lo="r0", hi="r1")
-                    src("c0 = 0")
-                    src("c1 = n")
-                else:
-                    thread_block(src, "n")
-                    src("r0 = 0")
-                    src("r1 = B")
+                self.open_block(src)
                 src("for s in range(r0, r1):")
                 with src.block():
                     for name, array in (("zv", "Z"), ("av", "H_out"), ("dv", "D_out"), ("gv", "DZ")):
@@ -258,7 +255,7 @@ class Dense(Block):
                         src(f"gv[j] = {grad}(zv[j], av[j], dv[j]{extra})")
                 src.depth -= 1
             parts.append((src, not act.rowwise))
-        if need_input_grad:  # before the update below changes W
+        if need_input_grad:
             src = Source()
             src("m = W.shape[0]")
             src("n = W.shape[1]")
