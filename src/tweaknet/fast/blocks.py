@@ -259,13 +259,11 @@ class Dense(Block):
             src = Source()
             src("m = W.shape[0]")
             src("n = W.shape[1]")
-            src("for p in prange(T):")
+            thread_block(src, "m", lo="k0", hi="k1")
+            src("if k1 > k0:")
             with src.block():
-                src("k0 = split_at(m, p, T)")
-                src("k1 = split_at(m, p + 1, T)")
-                src("if k1 > k0:")
-                with src.block():
-                    src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0)")
+                src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0)")
+            src.depth -= 1
             parts.append((src, True))
         if self.layer.trainable:
             src = Source()

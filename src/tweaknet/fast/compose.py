@@ -25,7 +25,7 @@ from ..optimizers.base import weight_decay_rule
 from ..optimizers.clipping import clip_by_global_norm, clip_by_norm, clip_value_rule
 from ..regularizers import penalty_grad, penalty_terms
 from . import source
-from .blocks import BLOCKS, per_element, thread_block
+from .blocks import BLOCKS, thread_block
 
 #: Chunks of the parallel loops (a fixed count, whatever the number of threads: each chunk's work and every
 #: sum's order are the same with 1 thread or 16, so the thread count never changes the numbers).
@@ -412,12 +412,7 @@ class OptimizerCode:
                     src("GW[k, j] = H_in[0, k] * DZ[0, j]")
         else:
             src("np.dot(H_in[:B].T, DZ[:B], GW)")
-        # the bias gradient, row by row (contiguous loops LLVM vectorizes; each entry's sum runs over the rows in
-        # order, as a column loop would)
-        src("for j in range(W.shape[1]):")
-        with src.block():
-            src("Gb[j] = DZ[0, j]")
-        per_element(src, "W.shape[1]", "Gb[j] += DZ[s, j]", rows="range(1, B)")
+        bias_gradient(src)
 
     def split_gradients(self, src, block):
         """Each thread's block of the kernel's columns (of its rows, for a narrow layer): the gradient (one-thread
@@ -439,17 +434,7 @@ class OptimizerCode:
             src("gemm(True, False, k1 - k0, c1 - c0, B, H_in, k0, H_in.shape[1], DZ, c0, n, GW, k0 * n + c0, n, 0.0)")
         src(f"if {bias}:")
         with src.block():
-            src("gbv = Gb[c0:c1]")
-            src("dv = DZ[0, c0:c1]")
-            src("for j in range(c1 - c0):")
-            with src.block():
-                src("gbv[j] = dv[j]")
-            src("for s in range(1, B):")  # the rows in order, as the serial code sums them
-            with src.block():
-                src("dv = DZ[s, c0:c1]")
-                src("for j in range(c1 - c0):")
-                with src.block():
-                    src("gbv[j] += dv[j]")
+            bias_gradient(src, "c0", "c1")
         src.depth -= 1
 
     def update(self, glue):
@@ -494,6 +479,22 @@ class OptimizerCode:
             with self.c.rows(body, "e", "P.size"):
                 self.element(body, "e", "G[e]")
         self.c.call(glue, body, roles)
+
+
+def bias_gradient(src, lo="0", hi="W.shape[1]"):
+    """``Gb[lo:hi]`` = the sum of ``DZ[:B, lo:hi]``'s rows, row by row in order (each entry's sum runs over the rows
+    as a column loop would; the loops run over slices from 0, which LLVM vectorizes)."""
+    src(f"gbv = Gb[{lo}:{hi}]")
+    src(f"dv = DZ[0, {lo}:{hi}]")
+    src("for j in range(gbv.size):")
+    with src.block():
+        src("gbv[j] = dv[j]")
+    src("for s in range(1, B):")
+    with src.block():
+        src(f"dv = DZ[s, {lo}:{hi}]")
+        src("for j in range(gbv.size):")
+        with src.block():
+            src("gbv[j] += dv[j]")
 
 
 def _threads():
