@@ -82,7 +82,9 @@ def as_float_array(name: str, data, dtype) -> np.ndarray:
         raise ValueError(f"`{name}` has samples of shape {arr.shape[1:]}, which hold no values: each sample needs "
                          f"at least one feature.")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
+    # a NaN or an inf makes the sum non-finite; a finite sum clears the array in one pass without a mask of its
+    # size (twice as fast on MNIST); a sum that overflowed is checked value by value
+    if not np.isfinite(np.add.reduce(arr.reshape(-1))) and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         kind = "NaN" if np.isnan(arr[tuple(bad)]) else "inf"
         raise ValueError(

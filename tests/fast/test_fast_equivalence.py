@@ -131,6 +131,43 @@ def test_progress_reports_in_chunks_without_changing_the_numbers():
     assert [seen for seen, _ in calls] == [8192, 16384] * 2 and all(np.isfinite(v) for _, v in calls)
 
 
+def test_weights_changed_between_chunks_reach_the_next_sample(monkeypatch):
+    """At batch 1 the first layer's update also computes its product with the next sample, across the chunks an
+    epoch runs in (``Composer.ahead``).  A callback that changes that layer's weights between chunks must reach
+    the next sample: the run equals fits of the same chunks with the same change made between them."""
+    monkeypatch.setattr(fast, "COMPILE_MIN_SAMPLES", 0)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((20000, 12)).astype(np.float32)
+    y = tn.utils.to_categorical(rng.integers(0, 4, 20000), 4)
+
+    def change(model):
+        kernel, bias = model.layers[0].get_weights()
+        model.layers[0].set_weights([kernel * 0.5, bias + 0.25])
+
+    class Change(tn.callbacks.Callback):
+        def on_progress(self, seen, logs=None):
+            change(self.model)
+
+    def build():
+        tn.utils.set_random_seed(8)
+        model = _mlp("tanh")()
+        model.compile(optimizer=tn.optimizers.Adam(0.001), loss="categorical_crossentropy")
+        model.build((None, 12))
+        assert fast.explain(model).compiled
+        return model
+
+    one = build()
+    one.fit(x, y, batch_size=1, epochs=1, verbose=0, shuffle=False, callbacks=[Change()])
+    parts = build()
+    for start, stop in ((0, 8192), (8192, 16384), (16384, 20000)):
+        if start:
+            change(parts)
+        parts.fit(x[start:stop], y[start:stop], batch_size=1, epochs=1, verbose=0, shuffle=False)
+    assert one.optimizer.iterations == parts.optimizer.iterations == 20000
+    for a, b in zip(one.get_weights(), parts.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("batch_size, progress_steps", [(1, None), (32, None), (7, 300)])
 def test_both_paths_report_progress_by_one_rule(batch_size, progress_steps):
     """One progress rule for the compiled and the reference path: every PROGRESS_SAMPLES samples (whole

@@ -308,6 +308,21 @@ class Dense(Block):
             activation_backward(src, self.layer.activation, "Z", "H_out", "D_out", "DZ", self.act_args)
         self.gradients(src, need_input_grad)
 
+    def backward_ahead(self):
+        """The first layer's backward pass at batch 1 (no input gradient) fused with its forward pass for the next
+        sample, ``H_next`` (``Composer.ahead``): each kernel row is updated and multiplied by the next input in one
+        pass, then the next input becomes ``H_in`` and the activation gives ``H_out``."""
+        src = Source()
+        act = self.layer.activation
+        if not self.fused:
+            activation_backward(src, act, "Z", "H_out", "D_out", "DZ", self.act_args)
+        self.c.optimizer.dense_gradients(src, self, ahead=True)
+        src("for k in range(H_in.shape[1]):")
+        with src.block():
+            src("H_in[0, k] = H_next[0, k]")
+        activation_forward(src, act, "Z", "H_out", self.act_args)
+        return src
+
     def gradients(self, src, need_input_grad):
         """The input gradient (where needed) and the weights' gradients or fused updates, from ``DZ``."""
         if need_input_grad and self.parallel_backward:

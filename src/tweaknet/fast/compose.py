@@ -25,7 +25,7 @@ from ..optimizers.base import weight_decay_rule
 from ..optimizers.clipping import clip_by_global_norm, clip_by_norm, clip_value_rule
 from ..regularizers import penalty_grad, penalty_terms
 from . import source
-from .blocks import BLOCKS, thread_block
+from .blocks import BLOCKS, Dense as DenseBlock, Identity, thread_block
 
 #: Chunks of the parallel loops (a fixed count, whatever the number of threads: each chunk's work and every
 #: sum's order are the same with 1 thread or 16, so the thread count never changes the numbers).
@@ -77,6 +77,26 @@ class Composer:
                             for m, metric in enumerate(model.compiled_metrics)]
         self.arg("gfull", np.zeros(4, self.dtype))
         self.arg("glast", np.zeros(4, self.dtype))
+        #: With one sample per batch, the first layer (a Dense layer after nothing but Flatten) updates its kernel and
+        #: computes its product with the next sample in one pass over the kernel (``Dense.backward_ahead``): the
+        #: kernel is read from the cache once per step, not twice.  ``ahead`` holds, for the runner, whether the
+        #: chunk's first sample went through that layer already (at the end of the previous chunk) and the index of
+        #: the sample after the chunk (-1 for none); ``HN`` takes the next sample's input.
+        self.ahead = self.lookahead_block()
+        if self.ahead is not None:
+            self.arg("HN", self.scratch(self.widths[0]))
+            self.arg("ahead", np.array([0, -1], dtype=np.int64))
+            self.blocks[self.ahead].roles["H_next"] = "HN"
+
+    def lookahead_block(self):
+        """The index of the block whose backward pass computes the next sample's product (``Composer.ahead``), or
+        None: a Dense layer trained transposed at batch 1 on one thread, after nothing but Flatten layers."""
+        if not self.single or self.parallel:
+            return None
+        for block in self.blocks:
+            if not isinstance(block, Identity):
+                return block.i if isinstance(block, DenseBlock) and block.transposed else None
+        return None
 
     @contextlib.contextmanager
     def rows(self, src, index, count, chunks=CHUNKS):
@@ -154,11 +174,22 @@ class Composer:
             glue("loss_sum = 0.0")
             glue("step = 0")
             glue("start = 0")
+            f = self.ahead  # the first layer's forward pass runs at the end of the previous step (``ahead``)
+            ahead = [] if f is None else self.blocks[:f + 1]
+            if ahead:
+                for block in self.blocks[:f]:
+                    glue(f"H{block.i + 1} = H{block.i}")
+                glue("if ahead[0] == 0 and n > 0:  # the chunk's first sample")
+                with glue.block():
+                    glue("B = min(batch_size, n)")
+                    self.gather(glue, training=True)
+                    self.forward(glue, self.blocks[f], True)
             glue("while start < n:")
             with glue.block():
                 glue("B = min(batch_size, n - start)")
-                self.gather(glue, training=True)
-                for block in self.blocks:
+                if not ahead:
+                    self.gather(glue, training=True)
+                for block in self.blocks[len(ahead):]:
                     self.forward(glue, block, True)
                 self.loss(glue, training=True)
                 glue(f"loss_sum += rows_loss{''.join(' + B * ' + p for p in self.optimizer.penalty_values(glue))}")
@@ -166,10 +197,24 @@ class Composer:
                 for block in reversed(self.blocks):
                     if block.backward_alias():
                         glue(f"D{block.i} = D{block.i + 1}")
-                    else:
-                        for body, parallel in block.backward_parts(block.i > self.first_trainable):
-                            if body.lines:
-                                self.call(glue, body, block.roles, parallel=parallel)
+                        continue
+                    if block.i == f:
+                        glue("if start + B < n or ahead[1] >= 0:  # a next sample: its input, then the fused pass")
+                        with glue.block():
+                            glue("if start + B < n:")
+                            with glue.block():
+                                self.gather(glue, training=True, into="HN", start="start + B")
+                            glue("else:")
+                            with glue.block():
+                                self.gather(glue, training=True, into="HN", start="1", order="ahead")
+                            self.call(glue, block.backward_ahead(), block.roles)
+                        glue("else:")
+                        glue.depth += 1
+                    for body, parallel in block.backward_parts(block.i > self.first_trainable):
+                        if body.lines:
+                            self.call(glue, body, block.roles, parallel=parallel)
+                    if block.i == f:
+                        glue.depth -= 1
                 self.optimizer.update(glue)
                 glue("step += 1")
                 glue("start += B")
@@ -206,8 +251,9 @@ class Composer:
             if body.lines:
                 self.call(glue, body, block.roles, parallel=parallel)
 
-    def gather(self, glue, training):
-        """The batch's input rows, cast to the float type (the data may stay uint8)."""
+    def gather(self, glue, training, into="H0", start="start", order="order"):
+        """The batch's input rows, cast to the float type (the data may stay uint8): rows ``order[start:start + B]``
+        of ``x`` (in training) into ``into``."""
         body = source.Source()
         body("for s in range(B):")
         with body.block():
@@ -215,7 +261,7 @@ class Composer:
             body("for k in range(H_in.shape[1]):")
             with body.block():
                 body("H_in[s, k] = CAST(x[r, k])")
-        roles = {"x": "x", "order": "order", "start": "start", "H_in": "H0"}
+        roles = {"x": "x", "order": order, "start": start, "H_in": into}
         if not training:
             del roles["order"]
         self.call(glue, body, roles)
@@ -366,7 +412,8 @@ class OptimizerCode:
         glue("cl = CAST(climit)")
 
     def element(self, src, index, grad, penalty=None, params="P", slots=None):
-        """Update entry ``params[index]`` (and the same entry of each slot array) with gradient ``grad``."""
+        """Update entry ``params[index]`` (and the same entry of each slot array) with gradient ``grad``; the new
+        value is left in ``w``."""
         slots = slots or self.slots
         src(f"g = {grad}")
         if penalty is not None:
@@ -380,29 +427,42 @@ class OptimizerCode:
         qs = "".join(f", q{k}" for k in range(self.n_scalars))
         news = "".join(f", n{k}" for k in range(len(slots)))
         src(f"st{news} = {src.use(self.opt.rule)}(g{slots_in}{qs})")
-        src(f"{params}[{index}] = w - st")
+        src("w = w - st")
+        src(f"{params}[{index}] = w")
         for k, (s, kept) in enumerate(zip(slots, self.kept)):
             if kept:
                 src(f"{s}[{index}] = n{k}")
 
-    def dense_gradients(self, src, block):
-        """A Dense layer's kernel and bias gradients (or, for one sample without norm clipping, their updates)."""
+    def dense_gradients(self, src, block, ahead=False):
+        """A Dense layer's kernel and bias gradients (or, for one sample without norm clipping, their updates).
+        ``ahead`` (one sample, the update fused): each row of the kernel, just updated, also gives its unit's
+        product with the next sample's input ``H_next``, ``Z[0, j] = b[j] + sum_k WT[j, k] H_next[0, k]``, while
+        it is in the cache (``Composer.ahead``)."""
         use_bias = block.layer.use_bias
         if self.c.split:
             self.split_gradients(src, block)
             return
         if self.fuse:
+            bias_update = ("j", "DZ[0, j]", "pg_bias" if "pg_bias" in block.roles else None, "b",
+                           [f"{s}b" for s in self.slots])
             with self.c.rows(src, "j", "WT.shape[0]"):
                 src("dj = DZ[0, j]")
+                if ahead:
+                    if use_bias:
+                        self.element(src, *bias_update)
+                    src("acc = b[j]")
                 src("for k in range(WT.shape[1]):")
                 with src.block():
                     self.element(src, "j, k", "H_in[0, k] * dj", "pg_kernel" if "pg_kernel" in block.roles else None,
                                  "WT", [f"{s}k" for s in self.slots])
-            if use_bias:
+                    if ahead:
+                        src("acc += w * H_next[0, k]")
+                if ahead:
+                    src("Z[0, j] = acc")
+            if use_bias and not ahead:
                 src("for j in range(W.shape[1]):")
                 with src.block():
-                    self.element(src, "j", "DZ[0, j]", "pg_bias" if "pg_bias" in block.roles else None,
-                                 "b", [f"{s}b" for s in self.slots])
+                    self.element(src, *bias_update)
             return
         if self.c.single:
             src("for k in range(W.shape[0]):")

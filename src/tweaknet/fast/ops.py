@@ -189,11 +189,12 @@ def _tanh32(a):
     n = np.floor(y * _LOG2E + _HALF)
     r = y - n * _C1 - n * _C2
     e = (((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5) * (r * r) + r + _ONE
-    k = np.int32(n)
-    e = e * (_F(2.0) if k & 1 else _ONE) * (_F(4.0) if k & 2 else _ONE) * (_F(16.0) if k & 4 else _ONE)
-    e = e * (_F(256.0) if k & 8 else _ONE) * (_F(65536.0) if k & 16 else _ONE)
-    big = _ONE - _TWO / (e + _ONE)
-    return small if m < _SMALL else (big if x >= _F(0.0) else -big)
+    k = np.int32(n)  # 2^k as a product of its bits' powers, 1 + (2^(2^i) - 1) bit_i (exact in float32)
+    e = e * (_ONE + _F(k & 1)) * (_ONE + _F(3.0) * _F((k >> 1) & 1)) * (_ONE + _F(15.0) * _F((k >> 2) & 1))
+    e = e * (_ONE + _F(255.0) * _F((k >> 3) & 1)) * (_ONE + _F(65535.0) * _F((k >> 4) & 1))
+    big = np.copysign(_ONE - _TWO / (e + _ONE), x)
+    t = _F(m < _SMALL)  # a blend, not a conditional expression: Numba's inliner mishandles those here
+    return t * small + (_ONE - t) * big
 
 
 @overload(ops.tanh, inline="always")

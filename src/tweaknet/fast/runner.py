@@ -50,6 +50,14 @@ class CompiledModel:
         return fn(*full)
 
     # -- training --------------------------------------------------------------------------------
+    def _primed(self):
+        """What the first layer's pass for the next chunk's first sample relied on (``Composer.ahead``): its weights
+        and its buffers.  The runner compares them before the next chunk: where a callback changed any of them
+        (new weights, an ``evaluate`` in between), that chunk recomputes the pass."""
+        block = self.composer.blocks[self.composer.ahead]
+        args = self.composer.args
+        return [*block.layer.params.values(), *(args[block.roles[r]] for r in ("Z", "H_in", "H_out"))]
+
     def _boundaries(self, n, every, progress_steps):
         """Sample offsets where the epoch's chunks end: every ``every`` steps and, with ``progress_steps``,
         wherever the optimizer's step count reaches a multiple of it."""
@@ -74,6 +82,7 @@ class CompiledModel:
         ends = self._boundaries(n, every, progress_steps)
         hits = np.zeros(max(1, len(self.model.compiled_metrics)))
         loss_sum = 0.0
+        primed = None  # after a chunk that ran the next sample through the first layer: what that relied on
         for start, stop in zip([0, *ends[:-1]], ends):
             part = order[start:stop]
             steps = -(-len(part) // self.batch_size)
@@ -82,12 +91,19 @@ class CompiledModel:
                    if sched is not None else np.array([opt.learning_rate], dtype=np.float64))
             for array, working in self.composer.copies:  # kernels trained transposed: in
                 working[...] = array.T
+            ahead = self.composer.args.get("ahead")
+            if ahead is not None:
+                ahead[0] = primed is not None and all(np.array_equal(a, b) for a, b in zip(self._primed(), primed))
+                ahead[1] = order[stop] if stop < n else -1
+            primed = None
             try:
                 value, done = self._call(self.module.train, "the training step for this model",
                                          x, y, part, self.batch_size, lrs, opt.iterations, hits)
             finally:
                 for array, working in self.composer.copies:  # and back: callbacks see the live weights
                     array[...] = working.T
+            if ahead is not None and stop < n:
+                primed = [a.copy() for a in self._primed()]
             opt.iterations += int(done)
             loss_sum += value
             if every is not None and (stop < n or (progress_steps and opt.iterations % progress_steps == 0)):

@@ -10,6 +10,7 @@ reuse stale code).  The folder is ``$TWEAKNET_CACHE_DIR``, else ``$XDG_CACHE_HOM
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -73,12 +74,22 @@ class Source:
     def digest(self, text: str) -> str:
         h = hashlib.sha256(text.encode())
         for fn in self.imports:
-            h.update(inspect.getsource(fn).encode())
+            h.update(_source_of(fn))
         here = Path(__file__).parent
-        for name in ("ops.py", "jit.py"):
-            h.update((here / name).read_bytes())
-        h.update((here.parent / "ops.py").read_bytes())
+        for path in (here / "ops.py", here / "jit.py", here.parent / "ops.py"):
+            h.update(_file_bytes(path))
         return h.hexdigest()[:20]
+
+
+@functools.lru_cache(maxsize=None)
+def _source_of(fn) -> bytes:
+    """A technique function's source, read once per process (each ``fit`` composes its model's code again)."""
+    return inspect.getsource(fn).encode()
+
+
+@functools.lru_cache(maxsize=None)
+def _file_bytes(path: Path) -> bytes:
+    return path.read_bytes()
 
 
 def cache_folder() -> Path:
