@@ -261,6 +261,13 @@ class Composer:
             body("for k in range(H_in.shape[1]):")
             with body.block():
                 body("H_in[s, k] = CAST(x[r, k])")
+        if training and self.single:  # the sample after this one, into the caches while a step runs
+            body("if start + 1 < order.size:")
+            with body.block():
+                body("r = order[start + 1]")
+                body("for k in range(0, x.shape[1], max(1, 64 // x.itemsize)):")
+                with body.block():
+                    body("prefetch(x, r, k)")
         roles = {"x": "x", "order": order, "start": start, "H_in": into}
         if not training:
             del roles["order"]

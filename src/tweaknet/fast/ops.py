@@ -263,6 +263,32 @@ def gemm(typingctx, trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ld
     return sig, codegen
 
 
+@intrinsic
+def prefetch(typingctx, a, i, j):
+    """Ask the CPU to bring the cache line holding ``a[i, j]`` (a 2-D array) into its caches, without waiting for
+    it (LLVM's ``llvm.prefetch``: a hint, never a fault).  At batch 1 the compiled path asks for the sample after
+    next while it gathers the next one: a random row of a large training set is a TLB and DRAM miss, which then
+    overlaps a step's work instead of stalling the gather."""
+    if not (isinstance(a, types.Array) and a.ndim == 2):
+        return None
+    sig = types.void(a, i, j)
+
+    def codegen(context, builder, signature, args):
+        av, iv, jv = args
+        arr = context.make_array(signature.args[0])(context, builder, av)
+        stride_i, stride_j = cgutils.unpack_tuple(builder, arr.strides, 2)
+        offset = builder.add(builder.mul(context.cast(builder, iv, signature.args[1], types.intp), stride_i),
+                             builder.mul(context.cast(builder, jv, signature.args[2], types.intp), stride_j))
+        pointer = builder.gep(builder.bitcast(arr.data, cgutils.voidptr_t), [offset])
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, i32, i32,
+                                                                                           i32]), "llvm.prefetch.p0")
+        # a read, kept in every cache level, of data
+        builder.call(fn, [pointer, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
 #: Column blocks start at multiples of this many values (64 bytes in float32: whole cache lines and vectors).
 ALIGN = 16
 
