@@ -25,7 +25,7 @@ from ..optimizers.base import weight_decay_rule
 from ..optimizers.clipping import clip_by_global_norm, clip_by_norm, clip_value_rule
 from ..regularizers import penalty_grad, penalty_terms
 from . import source
-from .blocks import BLOCKS, Dense as DenseBlock, Identity, thread_block
+from .blocks import BLOCKS, Dense as DenseBlock, Identity, per_element, thread_block
 
 #: Chunks of the parallel loops (a fixed count, whatever the number of threads: each chunk's work and every
 #: sum's order are the same with 1 thread or 16, so the thread count never changes the numbers).
@@ -75,6 +75,10 @@ class Composer:
         self.loss_args = [self.arg(f"lv{k}", v) for k, v in enumerate(model.loss.value_args(self.dtype))]
         self.metric_args = [[self.arg(f"ma{m}_{k}", v) for k, v in enumerate(metric.rule_args(self.dtype))]
                             for m, metric in enumerate(model.compiled_metrics)]
+        if isinstance(model.loss, SparseCategoricalCrossentropy):  # the batch's targets (``loss``)
+            self.arg("YL", np.zeros(self.batch_size, np.intp))
+        else:
+            self.arg("YT", np.zeros((self.batch_size, int(np.prod(model.layers[-1].output_shape))), self.dtype))
         self.arg("gfull", np.zeros(4, self.dtype))
         self.arg("glast", np.zeros(4, self.dtype))
         #: With one sample per batch, the first layer (a Dense layer after nothing but Flatten) updates its kernel and
@@ -274,7 +278,10 @@ class Composer:
         self.call(glue, body, roles)
 
     def loss(self, glue, training):
-        """The per-row loss values (``rows_loss``), the metrics' hits and, in training, the output gradient."""
+        """The per-row loss values (``rows_loss``), the metrics' hits and, in training, the output gradient.  The
+        batch's targets are gathered into ``YT`` (``YL`` for integer labels), then each rule runs once on the whole
+        batch (rows on the last axis, as on the reference path): a rule's temporaries are allocated once per batch,
+        not once per row."""
         model, L = self.model, len(self.blocks)
         value, grad, fused = model.loss.rules()
         sparse = isinstance(model.loss, SparseCategoricalCrossentropy)
@@ -282,31 +289,41 @@ class Composer:
         body("C = out.shape[1]")
         if training:
             body("ga = gfull if B == batch_size else glast")
-        body("rows_loss = 0.0")
         body("for s in range(B):")
         with body.block():
             body("r = order[start + s]" if training else "r = start + s")
-            body(f"t = {body.use(one_hot)}(y[r], C)" if sparse else "t = y[r]")
-            body(f"rows_loss += {body.use(value)}(t, out[s]{''.join(', ' + a for a in self.loss_args)})")
-            for m, metric in enumerate(model.compiled_metrics):
-                target = "y[r]" if type(metric).__name__ == "SparseCategoricalAccuracy" else "t"
-                per_row = metric.per_row(self.widths[-1])
-                scale = f" / {float(per_row)}" if per_row != 1 else ""
-                margs = "".join(", " + a for a in self.metric_args[m])
-                body(f"hits[{m}] += {body.use(metric.rule)}({target}, out[s]{margs}){scale}")
-            if training:
-                last = self.blocks[-1]
-                n_args = len(model.loss.fused_args(self.dtype, 1, 1) if last.fused
-                             else model.loss.grad_args(self.dtype, 1, 1))
-                call = ", ".join(f"ga[{k}]" for k in range(n_args))
-                rule = fused if last.fused else grad
-                if getattr(model.loss, "elementwise_grad", False):  # no row reduction: per element, no temporaries
-                    body("for j in range(C):")
-                    with body.block():
-                        body(f"target[s, j] = {body.use(rule)}(t[j], out[s, j], {call})")
-                else:
-                    body(f"target[s, :] = {body.use(rule)}(t, out[s], {call})")
-        roles = {"y": "y", "start": "start", "out": f"H{L}", "hits": "hits"}
+            if sparse:
+                body("YL[s] = y[r]")
+            else:
+                body("for j in range(YT.shape[1]):")
+                with body.block():
+                    body("YT[s, j] = y[r, j]")
+        body(f"t = {body.use(one_hot)}(YL[:B], C)" if sparse else "t = YT[:B]")
+        body(f"values = {body.use(value)}(t, out[:B]{''.join(', ' + a for a in self.loss_args)})")
+        body("rows_loss = 0.0")
+        body("for s in range(B):")
+        with body.block():
+            body("rows_loss += values[s]")
+        for m, metric in enumerate(model.compiled_metrics):
+            target = "YL[:B]" if type(metric).__name__ == "SparseCategoricalAccuracy" else "t"
+            per_row = metric.per_row(self.widths[-1])
+            scale = f" / {float(per_row)}" if per_row != 1 else ""
+            margs = "".join(", " + a for a in self.metric_args[m])
+            body(f"row_hits = {body.use(metric.rule)}({target}, out[:B]{margs})")
+            body("for s in range(B):")
+            with body.block():
+                body(f"hits[{m}] += row_hits[s]{scale}")
+        if training:
+            last = self.blocks[-1]
+            n_args = len(model.loss.fused_args(self.dtype, 1, 1) if last.fused
+                         else model.loss.grad_args(self.dtype, 1, 1))
+            call = ", ".join(f"ga[{k}]" for k in range(n_args))
+            rule = fused if last.fused else grad
+            if getattr(model.loss, "elementwise_grad", False):  # no row reduction: per element, no temporaries
+                per_element(body, "C", f"target[s, j] = {body.use(rule)}(t[s, j], out[s, j], {call})")
+            else:
+                body(f"target[:B] = {body.use(rule)}(t, out[:B], {call})")
+        roles = {"y": "y", "start": "start", "out": f"H{L}", "hits": "hits", "YL" if sparse else "YT": "YL" if sparse else "YT"}
         if training:
             roles.update({"order": "order", "batch_size": "batch_size", "gfull": "gfull", "glast": "glast"})
             last = self.blocks[-1]

@@ -28,12 +28,13 @@ def _where(cond, a, b):
         return lambda cond, a, b: np.where(cond, a, b)
 
 
-def _rows(reduce_row, dtype_of):
-    """An implementation for 2-D arrays: ``reduce_row`` on each row."""
+def _by_rows(one_row, dtype):
+    """An implementation for 2-D arrays (a batch of rows): ``one_row`` (the 1-D case, an overloaded op of
+    ``tweaknet.ops``) on each row, into a new array of ``dtype``."""
     def impl(a):
-        out = np.empty(a.shape[0], dtype_of(a))
+        out = np.empty(a.shape[0], dtype)
         for i in range(a.shape[0]):
-            out[i] = reduce_row(a[i])
+            out[i] = one_row(a[i])
         return out
     return impl
 
@@ -42,6 +43,8 @@ def _rows(reduce_row, dtype_of):
 def _last_sum(a):
     if _is_array(a, 1):
         return lambda a: np.sum(a)
+    if _is_array(a, 2):
+        return _by_rows(ops.last_sum, a.dtype if isinstance(a.dtype, types.Float) else types.int64)  # as np.sum
 
 
 @overload(ops.last_mean, inline="always")
@@ -49,6 +52,8 @@ def _last_mean(a):
     if _is_array(a, 1):
         one = a.dtype(1) if isinstance(a.dtype, types.Float) else 1.0
         return lambda a: np.sum(a) * (one / a.size)
+    if _is_array(a, 2):
+        return _by_rows(ops.last_mean, a.dtype if isinstance(a.dtype, types.Float) else types.float64)
 
 
 @overload(ops.last_max, inline="always")
@@ -68,6 +73,8 @@ def _last_max(a):
 def _last_argmax(a):
     if _is_array(a, 1):
         return lambda a: np.argmax(a)
+    if _is_array(a, 2):
+        return _by_rows(ops.last_argmax, types.intp)
 
 
 def _exponent_bits(dtype):
@@ -84,7 +91,7 @@ def _exponent_bits(dtype):
 
 @overload(ops.is_finite, inline="always")
 def _is_finite(a):
-    if _is_array(a, 1):
+    if _is_array(a):
         bits, mask = _exponent_bits(a.dtype)
         if bits is not None:
             return lambda a: (np.ascontiguousarray(a).view(bits) & mask) != mask
@@ -101,6 +108,8 @@ def _last_all_finite(a):
                         return False
                 return True
             return impl
+    if _is_array(a, 2):
+        return _by_rows(ops.last_all_finite, types.boolean)
 
 
 @overload(ops.last_sum_kept, inline="always")

@@ -29,6 +29,8 @@ class CompiledModel:
         x = x.reshape(len(x), -1)  # the rows the leading Flatten would give (a view for contiguous data)
         if y is not None and isinstance(self.model.loss, SparseCategoricalCrossentropy):
             y = np.asarray(y).reshape(len(y)).astype(np.intp, copy=False)
+        elif y is not None:
+            y = y.reshape(len(y), -1)  # one row of targets per sample (a view)
         return x, (np.zeros((len(x), 1), self.dtype) if y is None else y)
 
     def _loss_args(self, n):
