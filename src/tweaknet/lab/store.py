@@ -533,6 +533,12 @@ class Store:
     def __exit__(self, *exc):
         self.close()
 
+    def close_interrupted(self) -> None:
+        """Roll back a transaction that Ctrl-C left open (the interrupt can land between ``BEGIN`` and the block
+        that follows, or inside ``COMMIT``): its writes were not committed, and the store takes new ones."""
+        if self.conn is not None and self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
     def transaction(self):
         store = self
 
