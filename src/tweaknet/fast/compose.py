@@ -76,10 +76,11 @@ class Composer:
         self.loss_args = [self.arg(f"lv{k}", v) for k, v in enumerate(model.loss.value_args(self.dtype))]
         self.metric_args = [[self.arg(f"ma{m}_{k}", v) for k, v in enumerate(metric.rule_args(self.dtype))]
                             for m, metric in enumerate(model.compiled_metrics)]
-        if isinstance(model.loss, SparseCategoricalCrossentropy):  # the batch's targets (``loss``)
-            self.arg("YL", np.zeros(self.batch_size, np.intp))
+        #: The batch's targets (``loss``): integer labels in ``YL``, else rows of targets in ``YT``.
+        if isinstance(model.loss, SparseCategoricalCrossentropy):
+            self.targets = self.arg("YL", np.zeros(self.batch_size, np.intp))
         else:
-            self.arg("YT", np.zeros((self.batch_size, int(np.prod(model.layers[-1].output_shape))), self.dtype))
+            self.targets = self.arg("YT", np.zeros((self.batch_size, self.widths[-1]), self.dtype))
         self.arg("gfull", np.zeros(4, self.dtype))
         self.arg("glast", np.zeros(4, self.dtype))
         #: With one sample per batch, the first layer (a Dense layer after nothing but Flatten) updates its kernel and
@@ -298,7 +299,7 @@ class Composer:
         not once per row."""
         model, L = self.model, len(self.blocks)
         value, grad, fused = model.loss.rules()
-        sparse = isinstance(model.loss, SparseCategoricalCrossentropy)
+        sparse = self.targets == "YL"
         body = source.Source()
         body("C = out.shape[1]")
         if training:
@@ -337,7 +338,7 @@ class Composer:
                 per_element(body, "C", f"target[s, j] = {body.use(rule)}(t[s, j], out[s, j], {call})")
             else:
                 body(f"target[:B] = {body.use(rule)}(t, out[:B], {call})")
-        roles = {"y": "y", "start": "start", "out": f"H{L}", "hits": "hits", "YL" if sparse else "YT": "YL" if sparse else "YT"}
+        roles = {"y": "y", "start": "start", "out": f"H{L}", "hits": "hits", self.targets: self.targets}
         if training:
             roles.update({"order": "order", "batch_size": "batch_size", "gfull": "gfull", "glast": "glast"})
             last = self.blocks[-1]
