@@ -284,3 +284,30 @@ def test_compiled_arrays_start_where_the_order_of_allocation_says():
         assert all(a.flags.c_contiguous and not a.any() for a in arrays)
     assert layouts[0] == layouts[1]
     assert [off // 64 for off in layouts[0]] == [13 * (2 * i) % 64 for i in range(len(model.layers) + 1)]
+
+
+@pytest.mark.parametrize("optimizer, regularizer, into_weights", [
+    (lambda: tn.optimizers.SGD(0.1), None, True),
+    (lambda: tn.optimizers.SGD(0.1, momentum=0.5), None, False),
+    (lambda: tn.optimizers.SGD(0.1, clipvalue=0.01), None, False),
+    (lambda: tn.optimizers.SGD(0.1, weight_decay=0.1), None, False),
+    (lambda: tn.optimizers.SGD(0.1), tn.regularizers.L2(1e-2), False),
+    (lambda: tn.optimizers.Adam(0.01), None, False)])
+def test_plain_sgd_updates_each_kernel_in_its_gradient_product(optimizer, regularizer, into_weights):
+    """With batches, SGD without momentum (a step linear in the gradient) and nothing between the gradient and
+    the rule: each kernel's gradient product adds ``-lr H^T DZ`` into the kernel (GEMM with alpha = -lr), so
+    the kernels' gradient buffers are never written; the weights equal the reference path's.  Momentum,
+    clipping, weight decay or a penalty keep the gradient and the update pass."""
+    from tweaknet.fast.compose import Composer
+
+    def build():
+        return tn.Sequential([tn.layers.Dense(8, activation="tanh", input_shape=(12,), kernel_regularizer=regularizer),
+                              tn.layers.Dense(4, activation="sigmoid")])
+
+    _assert_same(build, lambda: dict(optimizer=optimizer(), loss="mse"), batch_size=8)
+    x, y = _data()
+    model, _ = _train(build, lambda: dict(optimizer=optimizer(), loss="mse"), x, y, 8, reference=False)
+    assert Composer(model, 8).optimizer.into_weights == into_weights
+    kernels_written = any(np.any(layer.grads["kernel"]) for layer in model.layers)
+    assert kernels_written != into_weights
+    assert np.all(model.layers[-1].grads["bias"])  # the bias's gradient is summed as before

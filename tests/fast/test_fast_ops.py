@@ -46,28 +46,28 @@ def test_float64_tanh_is_numpys():
 
 
 @njit(**JIT)
-def _block_product(ta, tb, a, b, c, rows, cols, k, beta):
-    """c[1 + :rows, 2 + :cols] = op(a block) @ op(b block) (+ beta c): blocks at offsets, with row strides."""
+def _block_product(ta, tb, a, b, c, rows, cols, k, beta, alpha):
+    """c[1 + :rows, 2 + :cols] = alpha op(a block) @ op(b block) (+ beta c): blocks at offsets, with row strides."""
     a0 = a.shape[1] + 1  # from a[1, 1]
     b0 = 2 * b.shape[1] + 3  # from b[2, 3]
-    gemm(ta, tb, rows, cols, k, a, a0, a.shape[1], b, b0, b.shape[1], c, c.shape[1] + 2, c.shape[1], beta)
+    gemm(ta, tb, rows, cols, k, a, a0, a.shape[1], b, b0, b.shape[1], c, c.shape[1] + 2, c.shape[1], beta, alpha)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
-@pytest.mark.parametrize("beta", [0.0, 1.0])
-def test_gemm_on_blocks_equals_numpy(dtype, ta, tb, beta):
+@pytest.mark.parametrize("beta, alpha", [(0.0, 1.0), (1.0, 1.0), (1.0, -0.25)])
+def test_gemm_on_blocks_equals_numpy(dtype, ta, tb, beta, alpha):
     rng = np.random.default_rng(1)
     rows, cols, k = 5, 7, 6
     a = rng.standard_normal((12, 11)).astype(dtype)
     b = rng.standard_normal((13, 14)).astype(dtype)
     c = rng.standard_normal((9, 10)).astype(dtype)
     before = c.copy()
-    _block_product(ta, tb, a, b, c, rows, cols, k, beta)
+    _block_product(ta, tb, a, b, c, rows, cols, k, beta, alpha)
     ab = a[1:1 + (k if ta else rows), 1:1 + (rows if ta else k)]
     bb = b[2:2 + (cols if tb else k), 3:3 + (k if tb else cols)]
-    expected = (ab.T if ta else ab) @ (bb.T if tb else bb) + beta * before[1:1 + rows, 2:2 + cols]
+    expected = alpha * ((ab.T if ta else ab) @ (bb.T if tb else bb)) + beta * before[1:1 + rows, 2:2 + cols]
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(c[1:1 + rows, 2:2 + cols], expected, rtol=tol, atol=tol)
     outside = np.ones_like(c, dtype=bool)

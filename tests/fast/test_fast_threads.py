@@ -31,6 +31,8 @@ CASES = {
         [tn.layers.Dense(16, activation="elu", kernel_regularizer=tn.regularizers.L2(1e-3)),
          tn.layers.Dense(4, activation="softmax", kernel_regularizer=tn.regularizers.L1L2(1e-5, 1e-3))],
         tn.optimizers.SGD(0.01, momentum=0.9, nesterov=True, clipvalue=0.5)),
+    "sgd_tanh_mse": lambda: model([tn.layers.Dense(16, activation="tanh"), tn.layers.Dense(4, activation="sigmoid")],
+                                  tn.optimizers.SGD(0.1), loss="mse"),
     "rmsprop_dropout_mse": lambda: model(
         [tn.layers.Dense(16, activation="sigmoid"), tn.layers.Dropout(0.2), tn.layers.Dense(4, activation="sigmoid")],
         tn.optimizers.RMSprop(0.01), loss="mse"),
@@ -56,6 +58,11 @@ WIDE = {
         [tn.layers.Dense(130, use_bias=False), tn.layers.BatchNormalization(), tn.layers.Activation("relu"),
          tn.layers.Dense(33, activation="softmax"), tn.layers.Dense(4, activation="softmax")],
         tn.optimizers.AdamW(0.01, clipnorm=1.0)),
+    # the book's plain SGD: with batches each kernel is updated by its own gradient product (alpha = -lr); the
+    # batch normalization's parameters by the update pass
+    "wide_sgd_tanh_batchnorm_mse": lambda: model(
+        [tn.layers.Dense(144, activation="tanh"), tn.layers.Dense(40, use_bias=False), tn.layers.BatchNormalization(),
+         tn.layers.Activation("tanh"), tn.layers.Dense(4, activation="sigmoid")], tn.optimizers.SGD(0.1), loss="mse"),
 }
 CASES.update(WIDE)
 

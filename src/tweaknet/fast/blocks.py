@@ -212,7 +212,7 @@ class Dense(Block):
         src("if r1 > r0 and c1 > c0:")
         with src.block():
             src("gemm(False, False, r1 - r0, c1 - c0, k, H_in, r0 * H_in.shape[1], H_in.shape[1], W, c0, n, Z, "
-                "r0 * n + c0, n, 0.0)")
+                "r0 * n + c0, n, 0.0, 1.0)")
             src("bv = b[c0:c1]")
             src("for s in range(r0, r1):")
             with src.block():
@@ -262,7 +262,7 @@ class Dense(Block):
             thread_block(src, "m", lo="k0", hi="k1")
             src("if k1 > k0:")
             with src.block():
-                src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0)")
+                src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0, 1.0)")
             src.depth -= 1
             parts.append((src, True))
         if self.layer.trainable:

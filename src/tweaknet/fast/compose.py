@@ -363,6 +363,14 @@ class OptimizerCode:
         # one pass over the flat buffer in fixed chunks: width 1024, batch 32, 1.09-1.12 s against 0.95-0.98 s for
         # 10,000 samples; so that step updates after its gradients, as the serial one does.)
         self.fuse = composer.single and self.clip in (None, "value")
+        #: with batches, a step linear in the gradient (SGD without momentum: ``Optimizer.linear_in_gradient``) and
+        #: nothing between the gradient and the rule (no clipping, weight decay or penalty): each Dense layer's
+        #: kernel-gradient product adds ``-step(1) H_in^T DZ`` into the kernel itself (one GEMM with alpha and
+        #: beta = 1), and its bias is updated where its gradient is summed.  No gradient buffer is written and read
+        #: back, and no update pass runs over the kernels (width 1024, batch 32: about a fifth of a step).
+        self.into_weights = (not composer.single and opt.linear_in_gradient() and self.clip is None
+                             and not opt.weight_decay
+                             and not any(layer.regularizers for layer in composer.model.layers))
 
     def declare(self):
         c, opt, flat = self.c, self.opt, self.c.model.flat
@@ -384,6 +392,7 @@ class OptimizerCode:
             c.arg(f"q{k}", c.dtype.type(0))  # placeholders: the glue sets them every step
         c.arg("wd", c.dtype.type(0))
         c.arg("cl", c.dtype.type(0))
+        c.arg("lin", c.dtype.type(0))
         self.offsets = dict(zip(flat.names, flat.segments))
         dense = set()
         for layer in c.model.layers:
@@ -405,7 +414,7 @@ class OptimizerCode:
         """What a Dense block's fused update needs: the kernel's and bias's views into each slot array (so that
         its loops index with plain loop counters, which LLVM vectorizes), the scalars and the penalties."""
         layer, c = block.layer, self.c
-        roles = {"wd": "wd", "cl": "cl", **{f"q{k}": f"q{k}" for k in range(self.n_scalars)}}
+        roles = {"wd": "wd", "cl": "cl", "lin": "lin", **{f"q{k}": f"q{k}" for k in range(self.n_scalars)}}
         for p in ("kernel", "bias"):
             seg = self.offsets.get(f"{layer.name}/{p}")
             shape = layer.params[p].shape if p in layer.params else (layer.units,)
@@ -449,6 +458,10 @@ class OptimizerCode:
             glue(f"q{k} = CAST(sc[{k}])")
         glue("wd = CAST(wdecay * lr)")
         glue("cl = CAST(climit)")
+        if self.into_weights:  # the step for a gradient of one: the factor of every gradient this step
+            zeros = ", ZERO" * len(self.slots)
+            qs = "".join(f", q{k}" for k in range(self.n_scalars))
+            glue(f"lin = {glue.use(self.opt.rule)}(CAST(1.0){zeros}{qs})[0]")
 
     def element(self, src, index, grad, penalty=None, params="P", slots=None):
         """Update entry ``params[index]`` (and the same entry of each slot array) with gradient ``grad``; the new
@@ -509,9 +522,21 @@ class OptimizerCode:
                 src("for j in range(W.shape[1]):")
                 with src.block():
                     src("GW[k, j] = H_in[0, k] * DZ[0, j]")
+        elif self.into_weights:
+            src("gemm(True, False, W.shape[0], W.shape[1], B, H_in, 0, H_in.shape[1], DZ, 0, W.shape[1], W, 0, "
+                "W.shape[1], 1.0, -lin)")
         else:
             src("np.dot(H_in[:B].T, DZ[:B], GW)")
         bias_gradient(src)
+        if self.into_weights:
+            self.bias_update(src, block)
+
+    def bias_update(self, src, block, lo="0", hi="W.shape[1]"):
+        """Update the bias entries ``lo:hi`` from their gradient in ``Gb`` (the kernel updated in its product)."""
+        if block.layer.use_bias:
+            src(f"for j in range({lo}, {hi}):")
+            with src.block():
+                self.element(src, "j", "Gb[j]", None, "b", [f"{s}b" for s in self.slots])
 
     def split_gradients(self, src, block):
         """Each thread's block of the kernel's columns (of its rows, for a narrow layer): the gradient (one-thread
@@ -530,10 +555,17 @@ class OptimizerCode:
             bias = "True"
         src("if c1 > c0 and k1 > k0:")
         with src.block():
-            src("gemm(True, False, k1 - k0, c1 - c0, B, H_in, k0, H_in.shape[1], DZ, c0, n, GW, k0 * n + c0, n, 0.0)")
+            if self.into_weights:
+                src("gemm(True, False, k1 - k0, c1 - c0, B, H_in, k0, H_in.shape[1], DZ, c0, n, W, k0 * n + c0, n, "
+                    "1.0, -lin)")
+            else:
+                src("gemm(True, False, k1 - k0, c1 - c0, B, H_in, k0, H_in.shape[1], DZ, c0, n, GW, k0 * n + c0, n, "
+                    "0.0, 1.0)")
         src(f"if {bias}:")
         with src.block():
             bias_gradient(src, "c0", "c1")
+            if self.into_weights:
+                self.bias_update(src, block, "c0", "c1")
         src.depth -= 1
 
     def update(self, glue):
@@ -541,7 +573,7 @@ class OptimizerCode:
         body = source.Source()
         roles = {"P": "P", "G": "G", "wd": "wd", "cl": "cl", "segments": "segments", "rest": "rest",
                  **{s: s for s in self.slots}, **{f"q{k}": f"q{k}" for k in range(self.n_scalars)}}
-        if self.fuse:
+        if self.fuse or self.into_weights:  # the Dense layers were updated in their pieces: the rest here
             body("for z in range(rest.shape[0]):")
             with body.block():
                 body("for e in range(rest[z, 0], rest[z, 1]):")

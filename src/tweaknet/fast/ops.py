@@ -229,8 +229,8 @@ _GEMM_ARGS = [ir.IntType(8)] * 3 + [cgutils.intp_t] * 3 + [cgutils.voidptr_t, cg
 
 
 @intrinsic
-def gemm(typingctx, trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta):
-    """``C[m, n] = op(A)[m, k] @ op(B)[k, n] + beta C`` on row-major blocks: the block of ``a`` starts at flat
+def gemm(typingctx, trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta, alpha):
+    """``C[m, n] = alpha op(A)[m, k] @ op(B)[k, n] + beta C`` on row-major blocks: the block of ``a`` starts at flat
     element ``a0`` with rows ``lda`` elements apart (likewise ``b`` and ``c``); ``op`` transposes where
     ``trans_a`` / ``trans_b`` is true.  float32 or float64 arrays of one type; BLAS's threads are the caller's
     business (``runner`` sets one)."""
@@ -239,10 +239,10 @@ def gemm(typingctx, trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ld
         return None
     dtype = a.dtype
     kind = ord("s") if dtype == types.float32 else ord("d")
-    sig = types.void(trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta)
+    sig = types.void(trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta, alpha)
 
     def codegen(context, builder, signature, args):
-        ta, tb, m_, n_, k_, av, a0_, lda_, bv, b0_, ldb_, cv, c0_, ldc_, beta_ = args
+        ta, tb, m_, n_, k_, av, a0_, lda_, bv, b0_, ldb_, cv, c0_, ldc_, beta_, alpha_ = args
         tys = signature.args
 
         def intp(value, ty):
@@ -256,7 +256,7 @@ def gemm(typingctx, trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ld
             t = context.cast(builder, value, ty, types.boolean)
             return builder.select(t, ir.Constant(ir.IntType(8), ord("t")), ir.Constant(ir.IntType(8), ord("n")))
 
-        alpha = cgutils.alloca_once_value(builder, context.get_constant(dtype, 1.0))
+        alpha = cgutils.alloca_once_value(builder, context.cast(builder, alpha_, tys[15], dtype))
         beta_slot = cgutils.alloca_once_value(builder, context.cast(builder, beta_, tys[14], dtype))
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), _GEMM_ARGS),
                                             "numba_xxgemm")

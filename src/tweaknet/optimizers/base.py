@@ -72,6 +72,12 @@ class Optimizer:
         """The hyperparameters ``scalars`` needs, as floats (flags as 0.0 or 1.0)."""
         return ()
 
+    def linear_in_gradient(self) -> bool:
+        """True when this instance's step is the gradient times a factor that depends on neither the gradient nor
+        any slot: ``rule(g, ...)[0] == g * rule(1, ...)[0]`` (SGD without momentum).  The compiled path then lets a
+        Dense kernel's gradient product update the kernel directly, with that factor (``fast.compose``)."""
+        return False
+
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, name=None, **kwargs):
         learning_rate = self._legacy_arguments(learning_rate, kwargs)

@@ -51,5 +51,8 @@ class SGD(Optimizer):
     def constants(self):
         return float(self.momentum), float(self.nesterov)
 
+    def linear_in_gradient(self):
+        return self.momentum == 0
+
     def get_config(self):
         return super().get_config() | {"momentum": self.momentum, "nesterov": self.nesterov}
