@@ -166,6 +166,19 @@ def test_threads_follow_the_work_per_step(monkeypatch):
     assert fast.threads_for(None) == 3
 
 
+def test_wide_steps_and_large_batches_run_on_the_paths_own_threads():
+    """``fast.splits_step``: a step with batches shares its products between the compiled path's threads from 1M
+    kernel weights on, or from a quarter of that at batches of ``SPLIT_BATCH`` and more."""
+    def mlp(width):
+        return tn.Sequential([tn.layers.Input(shape=(784,)), tn.layers.Dense(width, activation="relu"),
+                              tn.layers.Dense(width, activation="relu"), tn.layers.Dense(10, activation="softmax")])
+    w128, w256, w1024 = mlp(128), mlp(256), mlp(1024)
+    assert fast.kernel_weights(w256) >= fast.SPLIT_WEIGHTS // 4 > fast.kernel_weights(w128)
+    assert [fast.splits_step(w256, b) for b in (1, 32, 64, 128, 512)] == [False, False, False, True, True]
+    assert not any(fast.splits_step(w128, b) for b in (32, 128, 512))
+    assert [fast.splits_step(w1024, b) for b in (1, 8, 32, 512)] == [False, True, True, True]
+
+
 def test_cores_honor_the_blas_thread_variables(monkeypatch):
     monkeypatch.delenv("TWEAKNET_THREADS", raising=False)
     for var in fast.THREAD_VARS:

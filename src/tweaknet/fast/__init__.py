@@ -110,8 +110,11 @@ def threads_for(model=None, batch_size=1) -> int:
 #: (``compose.Composer.split``); below it BLAS shares the products between its threads and the rest of the step
 #: runs on one.  Measured on a 2-core AVX-512 machine, seconds per epoch own threads / BLAS's threads: width 256
 #: 1.10x (batch 32) and 1.07x (512), width 512 1.03x and 1.11x, width 1024 0.84x (32) and 0.95x (512), width
-#: 2048 0.77x and 0.98x (docs/benchmarks.md).
+#: 2048 0.77x and 0.98x (docs/benchmarks.md).  From :data:`SPLIT_BATCH` samples per batch on, a quarter of that
+#: weight suffices: there the gather of the batch's rows also runs on both threads, and width 256 and 512 measured
+#: 0.97-1.02x and 0.95-0.99x own threads / BLAS's at batches 128 to 512 (against 1.03-1.07x slower at batch 32).
 SPLIT_WEIGHTS = int(os.environ.get("TWEAKNET_SPLIT_WEIGHTS", str(2 ** 20)))
+SPLIT_BATCH = 128
 
 
 def kernel_weights(model) -> int:
@@ -128,8 +131,10 @@ def shares_products(model, batch_size) -> bool:
 
 def splits_step(model, batch_size) -> bool:
     """True when a step with batches runs on the compiled path's own threads, products included
-    (:data:`SPLIT_WEIGHTS`)."""
-    return shares_products(model, batch_size) and kernel_weights(model) >= SPLIT_WEIGHTS
+    (:data:`SPLIT_WEIGHTS`, :data:`SPLIT_BATCH`)."""
+    weights = kernel_weights(model)
+    return shares_products(model, batch_size) and (
+        weights >= SPLIT_WEIGHTS or batch_size >= SPLIT_BATCH and 4 * weights >= SPLIT_WEIGHTS)
 
 
 @contextlib.contextmanager

@@ -274,12 +274,16 @@ class Composer:
         """The batch's input rows, cast to the float type (the data may stay uint8): rows ``order[start:start + B]``
         of ``x`` (in training) into ``into``."""
         body = source.Source()
-        body("for s in range(B):")
+        if self.split:  # on the step's threads, each a block of the rows (random rows of a large training set
+            thread_block(body, "B", lo="s0", hi="s1")  # are DRAM misses: two threads wait for twice as many)
+        body("for s in range(s0, s1):" if self.split else "for s in range(B):")
         with body.block():
             body("r = order[start + s]" if training else "r = start + s")
             body("for k in range(H_in.shape[1]):")
             with body.block():
                 body("H_in[s, k] = CAST(x[r, k])")
+        if self.split:
+            body.depth -= 1
         if training and self.single:  # the sample after this one, into the caches while a step runs
             body("if start + 1 < order.size:")
             with body.block():
@@ -290,7 +294,9 @@ class Composer:
         roles = {"x": "x", "order": order, "start": start, "H_in": into}
         if not training:
             del roles["order"]
-        self.call(glue, body, roles)
+        if self.split:
+            roles["T"] = "T"
+        self.call(glue, body, roles, parallel=self.split)
 
     def loss(self, glue, training):
         """The per-row loss values (``rows_loss``), the metrics' hits and, in training, the output gradient.  The
