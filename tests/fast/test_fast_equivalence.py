@@ -1,6 +1,9 @@
 """The compiled path beyond single techniques: float64, progress in chunks, the fallback and its reason,
 subnormals, the book's own model.  Every registered technique against the reference path:
 ``test_fast_registry.py``."""
+import platform
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -311,3 +314,23 @@ def test_plain_sgd_updates_each_kernel_in_its_gradient_product(optimizer, regula
     kernels_written = any(np.any(layer.grads["kernel"]) for layer in model.layers)
     assert kernels_written != into_weights
     assert np.all(model.layers[-1].grads["bias"])  # the bias's gradient is summed as before
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not Path("/proc/self/status").exists(),
+                    reason="malloc_trim is glibc's; the resident set is read from /proc")
+def test_freed_heap_goes_back_to_the_system():
+    """``runner.release_freed_memory`` (called after each compile) returns the heap that was freed to the system:
+    without it glibc keeps the pages of many small freed blocks resident (as it did with LLVM's after a compile)."""
+    from tweaknet.fast.runner import release_freed_memory
+
+    def resident_mib():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+    blocks = [bytearray(4000) for _ in range(50_000)]  # 200 MB in blocks below glibc's mmap threshold
+    for block in blocks[:-1]:
+        block[0] = 1
+    del blocks[:-1]  # freed, still resident (the last block keeps the heap's top in use)
+    before = resident_mib()
+    release_freed_memory()
+    assert resident_mib() < before - 100
