@@ -9,8 +9,9 @@ functions ("pieces", one generated file each, shared by every model that uses th
 mostly reuses compiled code); a generated glue module calls them for every batch (``train`` for a chunk of
 an epoch, ``evaluate``, ``predict``).  With one sample per batch and no norm clipping, each Dense kernel
 entry's gradient and update are computed in one pass during the backward pass (the gradient is never
-stored); otherwise all gradients are computed, penalised, clipped, then applied in one pass over the
-flat parameter buffer.
+stored); with batches and a step linear in the gradient (SGD without momentum, nothing to penalise or clip),
+each kernel's gradient product adds the step into the kernel itself; otherwise all gradients are computed,
+penalised, clipped, then applied in one pass over the flat parameter buffer.
 """
 from __future__ import annotations
 
