@@ -199,3 +199,25 @@ def test_the_same_spec_on_other_data_is_kept_apart_not_mixed(tmp_path, monkeypat
     t["data_fingerprint"] = fingerprint
     result = train_epochs({"trial": t, "checkpoint": None})
     assert result["status"] == "failed" and "other data" in result["error"]
+
+
+def test_interrupt_marks_every_trial_the_run_still_has_running(tmp_path):
+    """After Ctrl-C the engine marks its trials by owner (``Store.interrupt``), not by what it holds in flight: the
+    interrupt can land between a claim and the engine's record of it, or between a trial's last commit and its
+    'done'.  Still running and incomplete -> 'interrupted'; all epochs stored -> 'done'; other owners' trials and
+    finished ones untouched."""
+    text = SMALL.replace("seeds = [3]", "seeds = [1, 2, 3, 4]").replace("epochs = 3", "epochs = 1")
+    with Store(tmp_path / "runs.sqlite") as s:
+        rows = s.upsert_trials(spec.loads(text).trials())
+        ids = [r["id"] for r in rows]
+        seeding.set_random_seed(5)
+        sent = {"epochs": [{"epoch": 1, "metrics": METRICS, "seconds": 1.0}],
+                "state": store.pack_state(_model_state()), "rng": seeding.get_state(), "node": "n1", "host": "h1"}
+        for tid in ids[:3]:
+            s.claim(tid, "me")
+        s.claim(ids[3], "other")
+        assert s.commit("me", [(ids[0], sent)]) == set()  # complete (1 epoch of 1), not yet marked
+        s.finish(ids[2], "me", "failed", "boom")
+        s.interrupt("me")
+        status = dict(s.conn.execute("SELECT id, status FROM trials").fetchall())
+    assert [status[t] for t in ids] == ["done", "interrupted", "failed", "running"]

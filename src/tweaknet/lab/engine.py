@@ -205,8 +205,7 @@ class Driver:
             self.backend.cancel(list(self.flights))
             try:  # the trials this run was training are no longer 'running'
                 self.store.close_interrupted()
-                for flight in self.flights.values():
-                    self.store.finish(flight.row["id"], self.owner, "interrupted")
+                self.store.interrupt(self.owner)
             except Exception:  # the store stays consistent either way; resuming does not need the status
                 pass
         finally:

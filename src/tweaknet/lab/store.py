@@ -710,13 +710,22 @@ class Store:
                               "WHERE id = ?", (owner, time.time(), trial_id))
 
     def finish(self, trial_id: int, owner: str, status: str = "done", error: str | None = None) -> None:
-        """Set the trial's status (if ``owner`` still owns it).  'interrupted' is set only on a trial with
-        fewer epochs stored than it asks for: a complete trial stays complete."""
-        unfinished = (" AND (SELECT COALESCE(MAX(epoch), 0) FROM checkpoints WHERE trial_id = trials.id) < epochs"
-                      if status == "interrupted" else "")
+        """Set the trial's status (if ``owner`` still owns it); after Ctrl-C, :meth:`interrupt`."""
         with self.transaction():
-            self.conn.execute("UPDATE trials SET status = ?, error = ?, updated = ? WHERE id = ? AND owner = ?"
-                              + unfinished, (status, error, time.time(), trial_id, owner))
+            self.conn.execute("UPDATE trials SET status = ?, error = ?, updated = ? WHERE id = ? AND owner = ?",
+                              (status, error, time.time(), trial_id, owner))
+
+    def interrupt(self, owner: str) -> None:
+        """After Ctrl-C: every trial ``owner`` still has 'running' becomes 'interrupted', or 'done' where all its
+        epochs are stored.  By owner, not by the trials the engine holds in flight: the interrupt can land between a
+        claim and the engine's record of it, or after a trial's last epoch was committed and before it was marked."""
+        stored = "(SELECT COALESCE(MAX(epoch), 0) FROM checkpoints WHERE trial_id = trials.id)"
+        now = time.time()
+        with self.transaction():
+            self.conn.execute(f"UPDATE trials SET status = 'done', updated = ? WHERE owner = ? AND status = 'running' "
+                              f"AND {stored} >= epochs", (now, owner))
+            self.conn.execute("UPDATE trials SET status = 'interrupted', updated = ? WHERE owner = ? "
+                              "AND status = 'running'", (now, owner))
 
     # -- epochs and checkpoints ----------------------------------------------------------------------
     def commit(self, owner: str, batch) -> set:
