@@ -114,6 +114,8 @@ def threads_for(model=None, batch_size=1) -> int:
 #: weight suffices: there the gather of the batch's rows also runs on both threads, and width 256 and 512 measured
 #: 0.97-1.02x and 0.95-0.99x own threads / BLAS's at batches 128 to 512 (against 1.03-1.07x slower at batch 32).
 SPLIT_WEIGHTS = int(os.environ.get("TWEAKNET_SPLIT_WEIGHTS", str(2 ** 20)))
+#: Samples per batch from which a quarter of :data:`SPLIT_WEIGHTS` kernel weights suffices for the path's own
+#: threads (:func:`splits_step`).
 SPLIT_BATCH = 128
 
 

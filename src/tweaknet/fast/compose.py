@@ -502,13 +502,11 @@ class OptimizerCode:
             self.split_gradients(src, block)
             return
         if self.fuse:
-            bias_update = ("j", "DZ[0, j]", "pg_bias" if "pg_bias" in block.roles else None, "b",
-                           [f"{s}b" for s in self.slots])
             with self.c.rows(src, "j", "WT.shape[0]"):
                 src("dj = DZ[0, j]")
                 if ahead:
                     if use_bias:
-                        self.element(src, *bias_update)
+                        self.bias_element(src, block, "DZ[0, j]")
                     src("acc = b[j]")
                 src("for k in range(WT.shape[1]):")
                 with src.block():
@@ -518,10 +516,8 @@ class OptimizerCode:
                         src("acc += w * H_next[0, k]")
                 if ahead:
                     src("Z[0, j] = acc")
-            if use_bias and not ahead:
-                src("for j in range(W.shape[1]):")
-                with src.block():
-                    self.element(src, *bias_update)
+            if not ahead:
+                self.bias_update(src, block, "DZ[0, j]")
             return
         if self.c.single:
             src("for k in range(W.shape[0]):")
@@ -536,14 +532,20 @@ class OptimizerCode:
             src("np.dot(H_in[:B].T, DZ[:B], GW)")
         bias_gradient(src)
         if self.into_weights:
-            self.bias_update(src, block)
+            self.bias_update(src, block, "Gb[j]")
 
-    def bias_update(self, src, block, lo="0", hi="W.shape[1]"):
-        """Update the bias entries ``lo:hi`` from their gradient in ``Gb`` (the kernel updated in its product)."""
+    def bias_element(self, src, block, grad):
+        """Update bias entry ``j`` (and its slots) from gradient ``grad``, with its penalty where it has one."""
+        penalty = "pg_bias" if "pg_bias" in block.roles else None
+        self.element(src, "j", grad, penalty, "b", [f"{s}b" for s in self.slots])
+
+    def bias_update(self, src, block, grad, lo=None, hi="W.shape[1]"):
+        """Update the bias entries ``lo:hi`` (every entry when ``lo`` is None) from their gradients ``grad`` (an
+        expression in ``j``): after the fused kernel update at batch 1, or after a kernel updated in its product."""
         if block.layer.use_bias:
-            src(f"for j in range({lo}, {hi}):")
+            src(f"for j in range({hi}):" if lo is None else f"for j in range({lo}, {hi}):")
             with src.block():
-                self.element(src, "j", "Gb[j]", None, "b", [f"{s}b" for s in self.slots])
+                self.bias_element(src, block, grad)
 
     def split_gradients(self, src, block):
         """Each thread's block of the kernel's columns (of its rows, for a narrow layer): the gradient (one-thread
@@ -572,7 +574,7 @@ class OptimizerCode:
         with src.block():
             bias_gradient(src, "c0", "c1")
             if self.into_weights:
-                self.bias_update(src, block, "c0", "c1")
+                self.bias_update(src, block, "Gb[j]", "c0", "c1")
         src.depth -= 1
 
     def update(self, glue):
