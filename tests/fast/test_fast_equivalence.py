@@ -319,9 +319,9 @@ def test_plain_sgd_updates_each_kernel_in_its_gradient_product(optimizer, regula
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not Path("/proc/self/status").exists(),
                     reason="malloc_trim is glibc's; the resident set is read from /proc")
 def test_freed_heap_goes_back_to_the_system():
-    """``runner.release_freed_memory`` (called after each compile) returns the heap that was freed to the system:
+    """``compiler.release_freed_memory`` (called after each compile) returns the heap that was freed to the system:
     without it glibc keeps the pages of many small freed blocks resident (as it did with LLVM's after a compile)."""
-    from tweaknet.fast.runner import release_freed_memory
+    from tweaknet.fast.compiler import release_freed_memory
 
     def resident_mib():
         with open("/proc/self/status") as f:

@@ -76,14 +76,14 @@ def test_duration():
 
 def test_compile_time_is_counted_so_the_lab_can_take_it_out_of_an_epoch():
     numba = pytest.importorskip("numba")
-    from tweaknet.fast import jit
+    from tweaknet.fast import compiler
 
     fn = numba.njit(lambda x: x * 3.0 + 1.0)  # new each time: never in the disk cache
     before = fast.compile_seconds()
-    jit.prepare(fn, (1.0,), "a test function")
+    compiler.prepare(fn, (1.0,), "a test function")
     assert fast.compile_seconds() > before
     again = fast.compile_seconds()
-    jit.prepare(fn, (2.0,), "a test function")  # compiled already: nothing to count
+    compiler.prepare(fn, (2.0,), "a test function")  # compiled already: nothing to count
     assert fast.compile_seconds() == again
 
 

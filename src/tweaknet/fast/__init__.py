@@ -35,8 +35,8 @@ def compile_seconds() -> float:
     cache) so far; 0.0 where nothing was compiled.  Subtract two readings to take the compile time out of a
     measurement, as the lab's seconds per epoch do."""
     import sys
-    jit = sys.modules.get(__name__ + ".jit")
-    return jit.compile_time if jit is not None else 0.0
+    compiler = sys.modules.get(__name__ + ".compiler")
+    return compiler.compile_time if compiler is not None else 0.0
 
 
 def available() -> bool:

@@ -10,6 +10,8 @@ batches and plain loops for one sample (where the product is too small for BLAS 
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import layers as L
@@ -95,7 +97,10 @@ class Block:
         return [(src, False)]
 
     def __init__(self, layer, i, composer):
-        self.layer, self.i, self.c = layer, i, composer
+        # a weak reference: the composer holds its blocks, and a cycle between them would keep a finished fit's
+        # working arrays (the transposed kernels and slots at batch 1: 69 MB at width 2048) alive until Python's
+        # cycle collector happens to run, so that the next fit's arrays came on top of them
+        self.layer, self.i, self.c = layer, i, weakref.proxy(composer)
         self.roles = {"H_in": f"H{i}", "H_out": f"H{i + 1}", "D_in": f"D{i}", "D_out": f"D{i + 1}"}
 
     def role(self, name, value):

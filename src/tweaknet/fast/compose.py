@@ -16,6 +16,7 @@ penalised, clipped, then applied in one pass over the flat parameter buffer.
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import numpy as np
 
@@ -360,7 +361,7 @@ class OptimizerCode:
     """The optimizer's part of the step: scalars, penalties, clipping, weight decay and the update rule."""
 
     def __init__(self, composer):
-        self.c = composer
+        self.c = weakref.proxy(composer)  # as a block's (``blocks.Block``)
         opt = composer.model.optimizer
         self.opt = opt
         self.clip = ("norm" if opt.clipnorm else "global" if opt.global_clipnorm else

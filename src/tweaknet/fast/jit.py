@@ -1,13 +1,10 @@
-"""Numba options of the compiled path, and the one-time notice while a first compile runs."""
+"""Numba options of the compiled path, and ``inline``: what every generated file imports (this file's text is part
+of each generated file's hash, ``source.py``; compiling them is ``compiler.py``'s)."""
 from __future__ import annotations
 
 import dis
-import sys
-import threading
-import time
 import types
 
-import numba
 from numba import njit
 
 #: Options of every generated function.  fastmath lets LLVM vectorize the reductions; the compiled path
@@ -19,13 +16,6 @@ JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=True)
 #: follow the thread count, and the numbers would move with it.
 PARALLEL = dict(prange=True, comprehension=False, numpy=False, reduction=False, setitem=False, stencil=False,
                 fusion=False, inplace_binop=False)
-
-_NOTICE_AFTER = 1.0  # seconds
-
-#: Seconds this process has spent in :func:`prepare` compiling (or loading from the disk cache), in total:
-#: the lab takes it out of an epoch's time (``tweaknet.fast.compile_seconds``).
-compile_time = 0.0
-
 
 _INLINED: dict = {}
 
@@ -49,30 +39,3 @@ def inline(fn):
                                     fn.__closure__)
         _INLINED[key] = njit(inline="always")(fn)
     return _INLINED[key]
-
-
-def prepare(dispatcher, args, what: str) -> None:
-    """Compile ``dispatcher`` for ``args`` now (or load it from the disk cache); when that takes more than a
-    second, say once on stderr that a first compile is running."""
-    global compile_time
-    signature = tuple(numba.typeof(a) for a in args)
-    if signature in dispatcher.overloads:
-        return
-    said = []
-    timer = threading.Timer(_NOTICE_AFTER, _notice, args=(what, said))
-    timer.daemon = True
-    started = time.perf_counter()
-    timer.start()
-    try:
-        dispatcher.compile(signature)
-    finally:
-        timer.cancel()
-        compile_time += time.perf_counter() - started
-    if said:
-        print(f"compiled in {time.perf_counter() - started:.1f} s (cached on disk for later runs)",
-              file=sys.stderr, flush=True)
-
-
-def _notice(what, said):
-    said.append(True)
-    print(f"compiling {what} (first run only)...", file=sys.stderr, flush=True)

@@ -8,24 +8,11 @@ layers' buffers and generators), so callbacks between chunks see and may change 
 """
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 
 from ..losses import SparseCategoricalCrossentropy
-from . import jit
+from . import compiler
 from .compose import Composer
-
-
-def release_freed_memory():
-    """Give the heap memory that compiling used and freed back to the system (glibc's ``malloc_trim``): glibc keeps
-    the pages of freed small blocks resident.  After a first compile of 784-1024-1024-10 at batch 1 that is about
-    16 MiB (+317 against +301 MiB after the fit; most of the rest is the compiled code, which Numba keeps).  A no-op
-    where the C library has no ``malloc_trim``."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class CompiledModel:
@@ -57,10 +44,7 @@ class CompiledModel:
 
     def _call(self, fn, what, *args):
         full = (*args, *self.composer.values())
-        compiled = jit.compile_time
-        jit.prepare(fn, full, what)
-        if jit.compile_time != compiled:
-            release_freed_memory()
+        compiler.prepare(fn, full, what)
         if self.composer.split:  # the step's threads share its products: each calls BLAS on one thread
             from . import blas_threads
             with blas_threads(1):

@@ -121,9 +121,23 @@ def load(source: Source, header: str):
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(text)
             os.replace(tmp, path)
-        spec = importlib.util.spec_from_file_location(f"{__name__.rsplit('.', 1)[0]}.generated.{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        module = import_file(f"{__name__.rsplit('.', 1)[0]}.generated.{name}", path)
         _MODULES[name] = module
         return module
+
+
+def import_file(name: str, path) -> object:
+    """Import the generated file ``path`` as module ``name`` (what ``load`` does once per file; a process that
+    compiles for another, ``compiler.py``, does it again under the same names)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def loaded() -> list:
+    """``(module name, file)`` of every generated module this process has imported, in the order it did: a
+    module's pieces come before it."""
+    with _LOCK:
+        return [(m.__name__, m.__file__) for m in _MODULES.values()]
