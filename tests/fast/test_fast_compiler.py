@@ -20,6 +20,7 @@ import tweaknet as keras
 from tweaknet.fast import compiler, source
 if sys.argv[1] == "failing-child":
     compiler._BOOT = "raise SystemExit(3)"   # every child fails at once
+compiler.IDLE_SECONDS = 2.0
 
 
 def resident_mib():
@@ -38,7 +39,11 @@ before = resident_mib()
 model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
 grown = resident_mib() - before
 train = list(source._MODULES.values())[-1].train   # the model's glue module is the last one loaded
-print(json.dumps(dict(grown=grown, hits=sum(train.stats.cache_hits.values()),
+child = compiler._child.proc if compiler._child is not None else None
+waiting = child is not None and child.poll() is None
+if child is not None:
+    child.wait(timeout=60)                            # it leaves by itself once idle
+print(json.dumps(dict(grown=grown, waiting=waiting, left=child is not None and child.returncode == 0, hits=sum(train.stats.cache_hits.values()),
                       misses=sum(train.stats.cache_misses.values()), apart=compiler.apart,
                       weights=[w.tolist() for w in model.get_weights()])))
 '''
@@ -60,6 +65,8 @@ def test_a_first_compile_runs_in_a_child_and_the_process_loads_it(tmp_path):
     itself = _fit_in_fresh_process(tmp_path, "failing-child")
     # the child compiled the step: the training process found it in the disk cache and compiled nothing
     assert (apart["hits"], apart["misses"]) == (1, 0)
+    # the child waited for a next compile after the fit, then left by itself
+    assert apart["waiting"] and apart["left"]
     # a child that fails leaves the compile to the process, which still works, and tries children again later
     assert (itself["hits"], itself["misses"]) == (0, 1) and itself["apart"]
     # the same code either way: the same weights, to the bit
