@@ -117,10 +117,13 @@ def shared(monkeypatch):
 def test_shared_products_equal_the_reference_path(case, batch_size, shared, monkeypatch):
     """With batches, a step of ``PARALLEL_MACS`` multiply-adds shares its products between the path's threads
     (blocks of columns, each with its bias and activation, then the update in fixed chunks: models of ``SPLIT_WEIGHTS`` kernel
-    weights and more; here every model takes it)."""
+    weights and more; here every model takes it).  At batch 7 (up to ``ROW_PASS_BATCH``) each kernel's backward
+    pass is one pass over its rows, except under norm clipping."""
     from tweaknet.fast.compose import Composer
     compiled, loss_c, pred_c = train(case, batch_size, 2, monkeypatch)
-    assert Composer(compiled, batch_size).split
+    composer = Composer(compiled, batch_size)
+    assert composer.split
+    assert composer.optimizer.by_kernel_rows == (batch_size == 7 and "clipnorm" not in case)
     reference, loss_r, pred_r = train(case, batch_size, 1, monkeypatch, reference=True)
     scale = np.abs(reference.flat.params).max()
     assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
@@ -168,15 +171,41 @@ def test_threads_follow_the_work_per_step(monkeypatch):
 
 def test_wide_steps_and_large_batches_run_on_the_paths_own_threads():
     """``fast.splits_step``: a step with batches shares its products between the compiled path's threads from 1M
-    kernel weights on, or from a quarter of that at batches of ``SPLIT_BATCH`` and more."""
-    def mlp(width):
-        return tn.Sequential([tn.layers.Input(shape=(784,)), tn.layers.Dense(width, activation="relu"),
-                              tn.layers.Dense(width, activation="relu"), tn.layers.Dense(10, activation="softmax")])
+    kernel weights on, or from a quarter of that at batches of ``SPLIT_BATCH`` and more, and at batches up to
+    ``ROW_PASS_BATCH`` (each kernel's backward pass in one pass over its rows) unless plain SGD updates each
+    kernel in its product."""
+    def mlp(width, optimizer="adam"):
+        m = tn.Sequential([tn.layers.Input(shape=(784,)), tn.layers.Dense(width, activation="relu"),
+                           tn.layers.Dense(width, activation="relu"), tn.layers.Dense(10, activation="softmax")])
+        m.compile(optimizer=optimizer, loss="categorical_crossentropy")
+        return m
     w128, w256, w1024 = mlp(128), mlp(256), mlp(1024)
     assert fast.kernel_weights(w256) >= fast.SPLIT_WEIGHTS // 4 > fast.kernel_weights(w128)
-    assert [fast.splits_step(w256, b) for b in (1, 32, 64, 128, 512)] == [False, False, False, True, True]
-    assert not any(fast.splits_step(w128, b) for b in (32, 128, 512))
+    assert fast.ROW_PASS_BATCH == 16
+    assert [fast.splits_step(w256, b) for b in (1, 8, 16, 32, 64, 128, 512)] == [False, True, True, False, False,
+                                                                                 True, True]
+    assert [fast.splits_step(mlp(256, "sgd"), b) for b in (8, 32, 128)] == [False, False, True]
+    assert not any(fast.splits_step(w128, b) for b in (8, 32, 128, 512))
     assert [fast.splits_step(w1024, b) for b in (1, 8, 32, 512)] == [False, True, True, True]
+    assert fast.splits_step(mlp(1024, "sgd"), 8)
+
+
+@pytest.mark.parametrize("optimizer, batch_size, rows", [
+    ("adam", 8, True), ("sgd", 16, True), (lambda: tn.optimizers.SGD(0.1, momentum=0.9, clipvalue=0.5), 8, True),
+    (lambda: tn.optimizers.Adam(clipnorm=1.0), 8, False), ("adam", 32, False)])
+def test_small_batches_on_the_paths_threads_pass_once_over_each_kernels_rows(optimizer, batch_size, rows):
+    """``OptimizerCode.by_kernel_rows``: a step on the path's own threads with batches up to ``ROW_PASS_BATCH``
+    computes each kernel's input gradient, gradient and update in one pass over its rows (norm clipping needs every
+    gradient first: it keeps the products and the update pass); then the kernels' gradient buffers are never
+    written, and plain SGD does not update in its products.  Its numbers: ``test_shared_products_*`` above."""
+    from tweaknet.fast.compose import Composer
+    m = tn.Sequential([tn.layers.Input(shape=(784,)), tn.layers.Dense(1024, activation="relu"),
+                       tn.layers.Dense(1024, activation="relu"), tn.layers.Dense(10, activation="softmax")])
+    m.compile(optimizer=optimizer() if callable(optimizer) else optimizer, loss="categorical_crossentropy")
+    m.build((None, 784))
+    code = Composer(m, batch_size).optimizer
+    assert code.by_kernel_rows == rows
+    assert not (code.by_kernel_rows and code.into_weights)
 
 
 def test_cores_honor_the_blas_thread_variables(monkeypatch):

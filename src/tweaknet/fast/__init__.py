@@ -92,8 +92,8 @@ def cores() -> int:
 def threads_for(model=None, batch_size=1) -> int:
     """Threads for training or evaluating ``model`` at ``batch_size``: every core this process may use
     (:func:`cores`) when a step's matrix products reach :data:`PARALLEL_MACS` multiply-adds (BLAS shares
-    them) or, at batch 1, when the model has :data:`PARALLEL_PARAMS` weights (the compiled path's own
-    parallel loops); else one.  ``TWEAKNET_THREADS`` forces a count."""
+    them), when the step runs on the compiled path's own threads (:func:`splits_step`) or, at batch 1, when the
+    model has :data:`PARALLEL_PARAMS` weights (the compiled path's own parallel loops); else one.  ``TWEAKNET_THREADS`` forces a count."""
     forced = _count("TWEAKNET_THREADS")
     if forced:
         return forced
@@ -102,7 +102,7 @@ def threads_for(model=None, batch_size=1) -> int:
         return 1
     if batch_size == 1:  # no BLAS call: the compiled path's own parallel loops, for models this large
         return n if model.flat.params.size >= PARALLEL_PARAMS else 1
-    return n if shares_products(model, batch_size) else 1
+    return n if shares_products(model, batch_size) or splits_step(model, batch_size) else 1
 
 
 #: Dense kernel weights from which a step with batches (of :data:`PARALLEL_MACS` multiply-adds) runs on the
@@ -117,6 +117,14 @@ SPLIT_WEIGHTS = int(os.environ.get("TWEAKNET_SPLIT_WEIGHTS", str(2 ** 20)))
 #: Samples per batch from which a quarter of :data:`SPLIT_WEIGHTS` kernel weights suffices for the path's own
 #: threads (:func:`splits_step`).
 SPLIT_BATCH = 128
+#: Samples per batch up to which a step on the compiled path's own threads runs each Dense kernel's backward pass
+#: as one pass over its rows (``compose.OptimizerCode.by_kernel_rows``: the input gradient, the gradient and the
+#: update of each row at once) instead of two thin products and an update pass; models of a quarter of
+#: :data:`SPLIT_WEIGHTS` take that path at these batch sizes (:func:`splits_step`).  Measured with Adam (seconds for
+#: 15,000 samples, row pass against before): batch 8, width 256 0.47 against 0.79, 512 1.31 against 1.90, 1024 3.15
+#: against 4.5; batch 16 0.38/0.48, 0.92/1.12, 2.38/2.59; batch 32 slower (0.72/0.68 at 512, 1.88/1.49 at 1024);
+#: width 128 at batch 8 slower (0.24/0.165), its kernels stay in the caches.
+ROW_PASS_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_BATCH", "16"))
 
 
 def kernel_weights(model) -> int:
@@ -135,6 +143,10 @@ def splits_step(model, batch_size) -> bool:
     """True when a step with batches runs on the compiled path's own threads, products included
     (:data:`SPLIT_WEIGHTS`, :data:`SPLIT_BATCH`)."""
     weights = kernel_weights(model)
+    if 1 < batch_size <= ROW_PASS_BATCH and 4 * weights >= SPLIT_WEIGHTS:
+        from .compose import updates_in_product
+        if weights >= SPLIT_WEIGHTS or not updates_in_product(model):  # plain SGD's update in its product stays
+            return True                                                 # ahead below SPLIT_WEIGHTS (width 512)
     return shares_products(model, batch_size) and (
         weights >= SPLIT_WEIGHTS or batch_size >= SPLIT_BATCH and 4 * weights >= SPLIT_WEIGHTS)
 

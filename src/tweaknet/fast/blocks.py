@@ -260,6 +260,11 @@ class Dense(Block):
                         src(f"gv[j] = {grad}(zv[j], av[j], dv[j]{extra})")
                 src.depth -= 1
             parts.append((src, not act.rowwise))
+        if self.layer.trainable and self.c.optimizer.by_kernel_rows:
+            src = Source()
+            self.c.optimizer.kernel_row_pass(src, self, need_input_grad)
+            parts.append((src, True))
+            return parts
         if need_input_grad:
             src = Source()
             src("m = W.shape[0]")

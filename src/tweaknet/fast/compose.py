@@ -366,19 +366,22 @@ class OptimizerCode:
         self.opt = opt
         self.clip = ("norm" if opt.clipnorm else "global" if opt.global_clipnorm else
                      "value" if opt.clipvalue else None)
-        # one sample per batch: each Dense entry's gradient and update in one pass.  (On the compiled path's own
-        # threads with batches, an update fused into each thread's block of a kernel, row by row, was slower than
-        # one pass over the flat buffer in fixed chunks: width 1024, batch 32, 1.09-1.12 s against 0.95-0.98 s for
-        # 10,000 samples; so that step updates after its gradients, as the serial one does.)
+        # one sample per batch: each Dense entry's gradient and update in one pass.  (From batch 32 on, the products
+        # through BLAS and one update pass over the flat buffer win: an update fused into each thread's block of a
+        # kernel, row by row, took 1.09-1.12 s against 0.95-0.98 s for 10,000 samples at width 1024, batch 32, and
+        # the row pass below 1.88 against 1.49 s for 15,000.)
         self.fuse = composer.single and self.clip in (None, "value")
-        #: with batches, a step linear in the gradient (SGD without momentum: ``Optimizer.linear_in_gradient``) and
-        #: nothing between the gradient and the rule (no clipping, weight decay or penalty): each Dense layer's
-        #: kernel-gradient product adds ``-step(1) H_in^T DZ`` into the kernel itself (one GEMM with alpha and
-        #: beta = 1), and its bias is updated where its gradient is summed.  No gradient buffer is written and read
-        #: back, and no update pass runs over the kernels (width 1024, batch 32: about a fifth of a step).
-        self.into_weights = (not composer.single and opt.linear_in_gradient() and self.clip is None
-                             and not opt.weight_decay
-                             and not any(layer.regularizers for layer in composer.model.layers))
+        #: with batches, a step linear in the gradient (``updates_in_product``): each Dense layer's kernel-gradient
+        #: product adds ``-step(1) H_in^T DZ`` into the kernel itself (one GEMM with alpha and beta = 1), and its bias
+        #: is updated where its gradient is summed.  No gradient buffer is written and read back, and no update pass
+        #: runs over the kernels (width 1024, batch 32: about a fifth of a step).
+        #: With small batches on the path's own threads (``fast.ROW_PASS_BATCH``), any rule but norm clipping: each
+        #: trainable Dense kernel's input gradient, gradient and update in one pass over its rows instead
+        #: (``kernel_row_pass``).  A kernel row is read once for all three and its gradient never goes to memory:
+        #: at 8 rows per batch the products are too thin for BLAS to beat one pass over the weights.
+        from . import ROW_PASS_BATCH
+        self.by_kernel_rows = composer.split and composer.batch_size <= ROW_PASS_BATCH and self.clip in (None, "value")
+        self.into_weights = not composer.single and not self.by_kernel_rows and updates_in_product(composer.model)
 
     def declare(self):
         c, opt, flat = self.c, self.opt, self.c.model.flat
@@ -548,6 +551,54 @@ class OptimizerCode:
             with src.block():
                 self.bias_element(src, block, grad)
 
+    def kernel_row_pass(self, src, block, need_input_grad):
+        """A Dense layer's backward pass with small batches (``by_kernel_rows``), on the path's threads: each thread
+        takes a block of the kernel's rows ``k0:k1`` (inputs) and, row by row, the input gradient from the row as it
+        was (``D_in[s, k] = DZ[s] . W[k]``), the row's gradient (``sum_s H_in[s, k] DZ[s]``) and its update; then
+        its block of the bias's columns, gradient and update.  Loops from 0 over row views: LLVM vectorizes them."""
+        penalty = "pg_kernel" if "pg_kernel" in block.roles else None
+        kept = [s for s, k in zip(self.slots, self.kept) if k]
+        src("m = W.shape[0]")
+        src("n = W.shape[1]")
+        thread_block(src, "m", lo="k0", hi="k1")
+        src("gv = np.empty(n, CAST)")
+        src("for k in range(k0, k1):")
+        with src.block():
+            src("wv = W[k]")
+            for s in kept:
+                src(f"{s}v = {s}k[k]")
+            if need_input_grad:
+                src("for s in range(B):")
+                with src.block():
+                    src("dv = DZ[s]")
+                    src("acc = ZERO")
+                    src("for j in range(n):")
+                    with src.block():
+                        src("acc += dv[j] * wv[j]")
+                    src("D_in[s, k] = acc")
+            src("h = H_in[0, k]")
+            src("dv = DZ[0]")
+            src("for j in range(n):")
+            with src.block():
+                src("gv[j] = h * dv[j]")
+            src("for s in range(1, B):")
+            with src.block():
+                src("h = H_in[s, k]")
+                src("dv = DZ[s]")
+                src("for j in range(n):")
+                with src.block():
+                    src("gv[j] += h * dv[j]")
+            src("for j in range(n):")
+            with src.block():
+                self.element(src, "j", "gv[j]", penalty, "wv", [f"{s}v" for s in self.slots])
+        src("c0 = split_at(n, p, T)")
+        src("c1 = split_at(n, p + 1, T)")
+        src("if c1 > c0:")
+        with src.block():
+            bias_gradient(src, "c0", "c1")
+            self.bias_update(src, block, "Gb[j]", "c0", "c1")
+        src.depth -= 1
+
     def split_gradients(self, src, block):
         """Each thread's block of the kernel's columns (of its rows, for a narrow layer): the gradient (one-thread
         BLAS) and the bias's gradient (loops from 0 over the block's slices: LLVM vectorizes them)."""
@@ -583,7 +634,7 @@ class OptimizerCode:
         body = source.Source()
         roles = {"P": "P", "G": "G", "wd": "wd", "cl": "cl", "segments": "segments", "rest": "rest",
                  **{s: s for s in self.slots}, **{f"q{k}": f"q{k}" for k in range(self.n_scalars)}}
-        if self.fuse or self.into_weights:  # the Dense layers were updated in their pieces: the rest here
+        if self.fuse or self.into_weights or self.by_kernel_rows:  # the Dense layers were updated in their pieces
             body("for z in range(rest.shape[0]):")
             with body.block():
                 body("for e in range(rest[z, 0], rest[z, 1]):")
@@ -620,6 +671,15 @@ class OptimizerCode:
             with self.c.rows(body, "e", "P.size"):
                 self.element(body, "e", "G[e]")
         self.c.call(glue, body, roles)
+
+
+def updates_in_product(model) -> bool:
+    """True when a step with batches can update each Dense kernel in its gradient's product: the step is linear in
+    the gradient (SGD without momentum: ``rule(g) == g * rule(1)``, ``Optimizer.linear_in_gradient``) and nothing
+    comes between the gradient and the rule (no clipping, weight decay or penalty)."""
+    opt = model.optimizer
+    return opt is not None and (opt.linear_in_gradient() and not (opt.clipnorm or opt.global_clipnorm or opt.clipvalue)
+            and not opt.weight_decay and not any(layer.regularizers for layer in model.layers))
 
 
 def bias_gradient(src, lo="0", hi="W.shape[1]"):
