@@ -600,29 +600,21 @@ class OptimizerCode:
         src.depth -= 1
 
     def split_gradients(self, src, block):
-        """Each thread's block of the kernel's columns (of its rows, for a narrow layer): the gradient (one-thread
-        BLAS) and the bias's gradient (loops from 0 over the block's slices: LLVM vectorizes them)."""
+        """Each thread's block of the kernel's rows: its gradient (one-thread BLAS over every column), and its block of
+        the bias's columns, whose gradient is summed in loops from 0 over the block's slices (LLVM vectorizes them).
+        Blocks of rows write contiguous memory: measured alone, 2 threads, GFLOP/s rows against columns, 285 against
+        249 (batch 128, 1024 x 1024), 309 against 244 (batch 128, 784 x 512), 329 against 322 (batch 512, 2048 x 2048)."""
         src("m = W.shape[0]")
         src("n = W.shape[1]")
-        if block.by_rows:  # kernel rows k0:k1, every column; the bias on the first thread
-            thread_block(src, "m", lo="k0", hi="k1")
-            src("c0 = 0")
-            src("c1 = n")
-            bias = "p == 0"
-        else:
-            thread_block(src, "n")
-            src("k0 = 0")
-            src("k1 = m")
-            bias = "True"
-        src("if c1 > c0 and k1 > k0:")
+        thread_block(src, "m", lo="k0", hi="k1")
+        src("if k1 > k0:")
         with src.block():
-            if self.into_weights:
-                src("gemm(True, False, k1 - k0, c1 - c0, B, H_in, k0, H_in.shape[1], DZ, c0, n, W, k0 * n + c0, n, "
-                    "1.0, -lin)")
-            else:
-                src("gemm(True, False, k1 - k0, c1 - c0, B, H_in, k0, H_in.shape[1], DZ, c0, n, GW, k0 * n + c0, n, "
-                    "0.0, 1.0)")
-        src(f"if {bias}:")
+            target, beta, alpha = ("W", "1.0", "-lin") if self.into_weights else ("GW", "0.0", "1.0")
+            src(f"gemm(True, False, k1 - k0, n, B, H_in, k0, H_in.shape[1], DZ, 0, n, {target}, k0 * n, n, {beta}, "
+                f"{alpha})")
+        src("c0 = split_at(n, p, T)")
+        src("c1 = split_at(n, p + 1, T)")
+        src("if c1 > c0:")
         with src.block():
             bias_gradient(src, "c0", "c1")
             if self.into_weights:
