@@ -37,7 +37,8 @@ max(256, 2 x batch) samples then estimates the full epoch; a contender whose epo
 the slice's length ahead of time).  Then ``--repeats`` (5) timed epochs, each with a new shuffle, training
 on from where the previous one stopped; seconds per epoch = median wall time x 60000 / samples.  Memory:
 the trial's peak resident set (VmHWM, reset through /proc/self/clear_refs after the warm-up) during the
-timed epochs, minus the baseline; the peak during the warm-up (compiling included) is in the JSON.
+timed epochs, minus the baseline; the peak during the warm-up is in the JSON (tweaknet compiles in a child
+process, ``tweaknet.fast.compiler``, which the trial lets go after the warm-up: its memory is in neither).
 
     python bench/bench_scale.py                                        # the whole grid (long: an hour or more)
     python bench/bench_scale.py --widths 1024,2048 --batches 256,512   # some cells
@@ -227,6 +228,9 @@ def trial(args) -> int:
         c0 = seconds() if seconds else None
         epoch(warm_n)
         compile_s = seconds() - c0 if seconds else None
+        close_child = getattr(sys.modules.get("tweaknet.fast.compiler"), "close_child", None)
+        if close_child:            # the compiling child (its own process) leaves now: nothing of the compile is
+            close_child()          # held anywhere while the epochs are timed
     else:
         if who == "jax":
             compile_s = tr.compile(warm_n)

@@ -168,9 +168,14 @@ class _Child:
 
 
 @atexit.register
-def _close_child():
+def close_child() -> None:
+    """Let the compiling child go now rather than after :data:`IDLE_SECONDS` (``bench/bench_scale.py`` does before
+    it measures memory, so that no compile's memory is held anywhere while epochs are timed); a later compile
+    starts another."""
+    global _child
     if _child is not None:
         _child.close()
+        _child = None
 
 
 def serve(idle: float) -> None:
