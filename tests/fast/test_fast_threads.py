@@ -182,9 +182,10 @@ def test_wide_steps_and_large_batches_run_on_the_paths_own_threads():
     w128, w256, w1024 = mlp(128), mlp(256), mlp(1024)
     assert fast.kernel_weights(w256) >= fast.SPLIT_WEIGHTS // 4 > fast.kernel_weights(w128)
     assert fast.ROW_PASS_BATCH == 16
-    assert [fast.splits_step(w256, b) for b in (1, 8, 16, 32, 64, 128, 512)] == [False, True, True, False, False,
-                                                                                 True, True]
-    assert [fast.splits_step(mlp(256, "sgd"), b) for b in (8, 32, 128)] == [False, False, True]
+    assert fast.SPLIT_BATCH == 32
+    assert [fast.splits_step(w256, b) for b in (1, 8, 16, 24, 32, 64, 128, 512)] == [False, True, True, False, True,
+                                                                                     True, True, True]
+    assert [fast.splits_step(mlp(256, "sgd"), b) for b in (8, 24, 32, 128)] == [False, False, True, True]
     assert not any(fast.splits_step(w128, b) for b in (8, 32, 128, 512))
     assert [fast.splits_step(w1024, b) for b in (1, 8, 32, 512)] == [False, True, True, True]
     assert fast.splits_step(mlp(1024, "sgd"), 8)

@@ -113,10 +113,13 @@ def threads_for(model=None, batch_size=1) -> int:
 #: 2048 0.77x and 0.98x (docs/benchmarks.md).  From :data:`SPLIT_BATCH` samples per batch on, a quarter of that
 #: weight suffices: there the gather of the batch's rows also runs on both threads, and width 256 and 512 measured
 #: 0.97-1.02x and 0.95-0.99x own threads / BLAS's at batches 128 to 512 (against 1.03-1.07x slower at batch 32).
+#: Since the kernel gradient is cut into blocks of rows (2026-11-26) the path's own threads also win at batches
+#: 32 and 64: seconds for 20,000 samples, own / BLAS's, width 512 0.72/0.84 (batch 32) and 0.51/0.57 (64), width
+#: 256 0.35/0.39 (32), tanh/SGD at width 512 0.57/0.64 (32).
 SPLIT_WEIGHTS = int(os.environ.get("TWEAKNET_SPLIT_WEIGHTS", str(2 ** 20)))
 #: Samples per batch from which a quarter of :data:`SPLIT_WEIGHTS` kernel weights suffices for the path's own
 #: threads (:func:`splits_step`).
-SPLIT_BATCH = 128
+SPLIT_BATCH = 32
 #: Samples per batch up to which a step on the compiled path's own threads runs each Dense kernel's backward pass
 #: as one pass over its rows (``compose.OptimizerCode.by_kernel_rows``: the input gradient, the gradient and the
 #: update of each row at once) instead of two thin products and an update pass; models of a quarter of
