@@ -170,8 +170,8 @@ def test_threads_follow_the_work_per_step(monkeypatch):
 
 
 def test_wide_steps_and_large_batches_run_on_the_paths_own_threads():
-    """``fast.splits_step``: a step with batches shares its products between the compiled path's threads from 1M
-    kernel weights on, or from a quarter of that at batches of ``SPLIT_BATCH`` and more, and at batches up to
+    """``fast.splits_step``: a step with batches that shares its products (``PARALLEL_MACS``) runs on the compiled
+    path's own threads from 1M kernel weights on, or at batches of ``SPLIT_BATCH`` and more; and at batches up to
     ``ROW_PASS_BATCH`` (each kernel's backward pass in one pass over its rows) unless plain SGD updates each
     kernel in its product."""
     def mlp(width, optimizer="adam"):
@@ -186,7 +186,8 @@ def test_wide_steps_and_large_batches_run_on_the_paths_own_threads():
     assert [fast.splits_step(w256, b) for b in (1, 8, 16, 24, 32, 64, 128, 512)] == [False, True, True, False, True,
                                                                                      True, True, True]
     assert [fast.splits_step(mlp(256, "sgd"), b) for b in (8, 24, 32, 128)] == [False, False, True, True]
-    assert not any(fast.splits_step(w128, b) for b in (8, 32, 128, 512))
+    # width 128: too few weights for the row pass at 8, too few multiply-adds to share at 32; shared from 64 on
+    assert [fast.splits_step(w128, b) for b in (8, 32, 64, 128, 512)] == [False, False, True, True, True]
     assert [fast.splits_step(w1024, b) for b in (1, 8, 32, 512)] == [False, True, True, True]
     assert fast.splits_step(mlp(1024, "sgd"), 8)
 

@@ -113,12 +113,14 @@ def threads_for(model=None, batch_size=1) -> int:
 #: 2048 0.77x and 0.98x (docs/benchmarks.md).  From :data:`SPLIT_BATCH` samples per batch on, a quarter of that
 #: weight suffices: there the gather of the batch's rows also runs on both threads, and width 256 and 512 measured
 #: 0.97-1.02x and 0.95-0.99x own threads / BLAS's at batches 128 to 512 (against 1.03-1.07x slower at batch 32).
-#: Since the kernel gradient is cut into blocks of rows (2026-11-26) the path's own threads also win at batches
-#: 32 and 64: seconds for 20,000 samples, own / BLAS's, width 512 0.72/0.84 (batch 32) and 0.51/0.57 (64), width
-#: 256 0.35/0.39 (32), tanh/SGD at width 512 0.57/0.64 (32).
+#: Since the kernel gradient is cut into blocks of rows (2026-11-26) the path's own threads win from batch 32 on
+#: for every step whose products are shared at all: seconds for 20,000 samples, own / BLAS's, width 512 0.72/0.84
+#: (batch 32) and 0.51/0.57 (64), width 256 0.35/0.39 (32), tanh/SGD at width 512 0.57/0.64 (32); for 30,720
+#: samples, width 128 0.177/0.230 (64), 0.143-0.154/0.157-0.160 (128), 0.124-0.129/0.136-0.138 (256), 0.124/0.135
+#: (512); width 64 0.090/0.094 (128), 0.073/0.082 (512); width 25 0.054/0.062 (256), 0.053/0.060 (512).
 SPLIT_WEIGHTS = int(os.environ.get("TWEAKNET_SPLIT_WEIGHTS", str(2 ** 20)))
-#: Samples per batch from which a quarter of :data:`SPLIT_WEIGHTS` kernel weights suffices for the path's own
-#: threads (:func:`splits_step`).
+#: Samples per batch from which every step that shares its products (:data:`PARALLEL_MACS`) runs on the path's own
+#: threads, whatever its weights (:func:`splits_step`).
 SPLIT_BATCH = 32
 #: Samples per batch up to which a step on the compiled path's own threads runs each Dense kernel's backward pass
 #: as one pass over its rows (``compose.OptimizerCode.by_kernel_rows``: the input gradient, the gradient and the
@@ -150,8 +152,7 @@ def splits_step(model, batch_size) -> bool:
         from .compose import updates_in_product
         if weights >= SPLIT_WEIGHTS or not updates_in_product(model):  # plain SGD's update in its product stays
             return True                                                 # ahead below SPLIT_WEIGHTS (width 512)
-    return shares_products(model, batch_size) and (
-        weights >= SPLIT_WEIGHTS or batch_size >= SPLIT_BATCH and 4 * weights >= SPLIT_WEIGHTS)
+    return shares_products(model, batch_size) and (weights >= SPLIT_WEIGHTS or batch_size >= SPLIT_BATCH)
 
 
 @contextlib.contextmanager
