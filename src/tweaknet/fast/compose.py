@@ -576,18 +576,7 @@ class OptimizerCode:
                     with src.block():
                         src("acc += dv[j] * wv[j]")
                     src("D_in[s, k] = acc")
-            src("h = H_in[0, k]")
-            src("dv = DZ[0]")
-            src("for j in range(n):")
-            with src.block():
-                src("gv[j] = h * dv[j]")
-            src("for s in range(1, B):")
-            with src.block():
-                src("h = H_in[s, k]")
-                src("dv = DZ[s]")
-                src("for j in range(n):")
-                with src.block():
-                    src("gv[j] += h * dv[j]")
+            sum_of_rows(src, "gv", "DZ[{s}]", weight="H_in[{s}, k]")
             src("for j in range(n):")
             with src.block():
                 self.element(src, "j", "gv[j]", penalty, "wv", [f"{s}v" for s in self.slots])
@@ -675,19 +664,28 @@ def updates_in_product(model) -> bool:
 
 
 def bias_gradient(src, lo="0", hi="W.shape[1]"):
-    """``Gb[lo:hi]`` = the sum of ``DZ[:B, lo:hi]``'s rows, row by row in order (each entry's sum runs over the rows
-    as a column loop would; the loops run over slices from 0, which LLVM vectorizes)."""
+    """``Gb[lo:hi]`` = the sum of ``DZ[:B, lo:hi]``'s rows (``sum_of_rows``)."""
     src(f"gbv = Gb[{lo}:{hi}]")
-    src(f"dv = DZ[0, {lo}:{hi}]")
-    src("for j in range(gbv.size):")
-    with src.block():
-        src("gbv[j] = dv[j]")
-    src("for s in range(1, B):")
-    with src.block():
-        src(f"dv = DZ[s, {lo}:{hi}]")
-        src("for j in range(gbv.size):")
+    sum_of_rows(src, "gbv", f"DZ[{{s}}, {lo}:{hi}]")
+
+
+def sum_of_rows(src, out, row, weight=None):
+    """``out[:] = sum_s weight(s) * row(s)`` over the batch's rows ``s``, row by row in order (each entry's sum runs
+    over the rows as a column loop would; the loops run over slices from 0, which LLVM vectorizes).  ``row`` and
+    ``weight`` are expressions with ``{s}`` for the row; no ``weight``: a plain sum (a bias's gradient)."""
+    scale = "" if weight is None else "h * "
+    for first in (True, False):
+        s = "0" if first else "s"
+        if not first:
+            src("for s in range(1, B):")
+            src.depth += 1
+        if weight is not None:
+            src(f"h = {weight.format(s=s)}")
+        src(f"dv = {row.format(s=s)}")
+        src(f"for j in range({out}.size):")
         with src.block():
-            src("gbv[j] += dv[j]")
+            src(f"{out}[j] {'=' if first else '+='} {scale}dv[j]")
+    src.depth -= 1
 
 
 def _threads():
