@@ -51,6 +51,7 @@ _BOOT = ("import pickle, sys; path, idle = pickle.load(sys.stdin.buffer); "
 _LOCK = threading.Lock()
 _child = None
 
+
 def prepare(dispatcher, args, what: str) -> None:
     """Compile ``dispatcher`` for ``args`` now (in a child where it can, see above) or load it from the disk
     cache; when that takes more than a second, say once on stderr that a first compile is running."""
