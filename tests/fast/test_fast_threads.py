@@ -112,18 +112,25 @@ def shared(monkeypatch):
     monkeypatch.setattr(fast, "SPLIT_WEIGHTS", 0)
 
 
+@pytest.mark.parametrize("by", ["columns", "rows"])
 @pytest.mark.parametrize("batch_size", [7, 32])  # 96 samples: a last batch of 5; and of 32
 @pytest.mark.parametrize("case", sorted(WIDE))
-def test_shared_products_equal_the_reference_path(case, batch_size, shared, monkeypatch):
+def test_shared_products_equal_the_reference_path(case, batch_size, by, shared, monkeypatch):
     """With batches, a step of ``PARALLEL_MACS`` multiply-adds shares its products between the path's threads
     (blocks of columns, each with its bias and activation, then the update in fixed chunks: models of ``SPLIT_WEIGHTS`` kernel
     weights and more; here every model takes it).  At batch 7 (up to ``ROW_PASS_BATCH``) each kernel's backward
-    pass is one pass over its rows, except under norm clipping."""
+    pass is one pass over its rows, except under norm clipping.  ``rows``: every Dense layer's forward product and
+    input gradient split by the batch's rows instead (``fast.splits_by_rows``, which takes wide layers there at
+    large batches)."""
     from tweaknet.fast.compose import Composer
+    if by == "rows":
+        monkeypatch.setattr(fast, "splits_by_rows", lambda units, batch_size, threads: True)
     compiled, loss_c, pred_c = train(case, batch_size, 2, monkeypatch)
     composer = Composer(compiled, batch_size)
     assert composer.split
     assert composer.optimizer.by_kernel_rows == (batch_size == 7 and "clipnorm" not in case)
+    dense = [b for b in composer.blocks if type(b).__name__ == "Dense"]
+    assert [b.by_rows for b in dense] == [by == "rows" or b.layer.units < 128 for b in dense]
     reference, loss_r, pred_r = train(case, batch_size, 1, monkeypatch, reference=True)
     scale = np.abs(reference.flat.params).max()
     assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
@@ -149,6 +156,16 @@ def test_one_sample_per_batch_gives_the_same_bits_on_any_thread_count(case, para
     assert np.array_equal(one.flat.params, two.flat.params)
     assert loss1 == loss2
     assert np.array_equal(pred1, pred2)
+
+
+def test_wide_layers_split_by_rows_with_many_rows_per_thread():
+    """``fast.splits_by_rows``: from ``ROWS_PER_THREAD`` samples per thread, a layer with no more units than the batch
+    has samples splits its forward product and input gradient by rows."""
+    assert fast.ROWS_PER_THREAD == 256
+    assert [fast.splits_by_rows(u, 512, 2) for u in (128, 256, 512, 1024)] == [True, True, True, False]
+    assert [fast.splits_by_rows(256, b, 2) for b in (128, 256, 511, 512)] == [False, False, False, True]
+    assert not fast.splits_by_rows(256, 512, 4) and fast.splits_by_rows(256, 1024, 4)
+    assert fast.splits_by_rows(256, 256, 1) and not fast.splits_by_rows(512, 256, 1)
 
 
 def test_threads_follow_the_work_per_step(monkeypatch):

@@ -164,8 +164,11 @@ class Dense(Block):
         if c.split:
             self.roles["T"] = "T"
         #: Shared between threads, a layer this narrow (an output layer) is split by rows, not by columns: its
-        #: columns make too few blocks to share.
-        self.by_rows = c.split and layer.units < NARROW
+        #: columns make too few blocks to share; a wide layer is when each thread has many rows (``fast.splits_by_rows``),
+        #: and then its input gradient is too.
+        from . import splits_by_rows
+        self.by_rows = c.split and (layer.units < NARROW or splits_by_rows(layer.units, c.batch_size, c.threads))
+        self.input_grad_by_rows = self.by_rows and layer.units >= NARROW
 
     def parallel_forward(self, training):
         return self.transposed and training or self.c.split
@@ -269,10 +272,16 @@ class Dense(Block):
             src = Source()
             src("m = W.shape[0]")
             src("n = W.shape[1]")
-            thread_block(src, "m", lo="k0", hi="k1")
-            src("if k1 > k0:")
-            with src.block():
-                src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0, 1.0)")
+            if self.input_grad_by_rows:  # each thread its rows of D_in, from its rows of DZ
+                thread_block(src, "B", lo="r0", hi="r1")
+                src("if r1 > r0:")
+                with src.block():
+                    src("gemm(False, True, r1 - r0, m, n, DZ, r0 * n, n, W, 0, n, D_in, r0 * m, m, 0.0, 1.0)")
+            else:  # each thread a block of D_in's columns
+                thread_block(src, "m", lo="k0", hi="k1")
+                src("if k1 > k0:")
+                with src.block():
+                    src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0, 1.0)")
             src.depth -= 1
             parts.append((src, True))
         if self.layer.trainable:

@@ -48,7 +48,7 @@ class Composer:
         #: layers' loops and the update in parallel chunks over the threads ``fast.numerics`` allows.  With
         #: batches BLAS owns the threads: Numba's thread pool beside OpenBLAS's made a step slower, not faster
         #: (width 1024, batch 32: 18.1 s per epoch against 6.9 s; the two pools spin on the same cores).
-        from . import PARALLEL_PARAMS, splits_step
+        from . import PARALLEL_PARAMS, splits_step, threads_for
         self.parallel = self.single and model.flat.params.size >= PARALLEL_PARAMS
         #: With batches, a wide model's step (``fast.splits_step``) shares its matrix products between the compiled
         #: path's threads, ``T`` blocks of columns each (``blocks.Dense``), and each thread adds the bias and applies
@@ -56,6 +56,8 @@ class Composer:
         #: One pool of threads for the whole step, BLAS at one thread inside it (the runner sets it).  Smaller
         #: steps leave the products to BLAS's threads.
         self.split = not self.single and splits_step(model, batch_size)
+        #: the threads the step is made for (``fast.threads_for``; only how it splits its work depends on them)
+        self.threads = threads_for(model, batch_size)
         self._placed = 0  # arrays allocated by ``placed``
         self.args: dict = {}  # glue name -> value, or a callable giving the value at each run
         self.copies: list = []  # (array, transposed working copy)
