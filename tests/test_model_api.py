@@ -397,6 +397,29 @@ def test_error_non_finite_data(where, bad, rng):
     assert f"`{where}`" in msg and ("NaN" if np.isnan(bad) else "inf") in msg and "(3, 2)" in msg
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(40, 7), (40, 1), (40, 3, 5)])
+def test_finite_check_finds_each_nan_and_inf_and_passes_sums_that_overflow(dtype, shape, rng):
+    """``validation._all_finite`` sums each sample's values (a product with ones, on BLAS): a non-finite value
+    anywhere makes its row's sum non-finite; finite values whose sums overflow are checked one by one."""
+    from tweaknet.validation import _all_finite, as_float_array
+    x = rng.standard_normal(shape).astype(dtype)
+    assert _all_finite(x)
+    for flat in (0, 17, x.size - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y.reshape(-1)[flat] = bad
+            assert not _all_finite(y)
+    huge = np.full(shape, np.finfo(dtype).max, dtype)  # every row's sum overflows to inf, every value is finite
+    assert _all_finite(huge)
+    assert as_float_array("x", huge, dtype) is not None
+    mixed = np.full(shape, np.finfo(dtype).max, dtype)
+    mixed.reshape(len(mixed), -1)[::2] *= -1  # +max and -max rows: the total is finite
+    mixed.reshape(-1)[5] = np.nan
+    with pytest.raises(ValueError, match="contains NaN"):
+        as_float_array("x", mixed, dtype)
+
+
 def test_error_non_finite_validation_data(rng):
     x, y, _ = toy_data(rng, n=8)
     xv = x.copy()

@@ -233,9 +233,16 @@ class Dense(Block):
                     src("zv[j] = z")
                     if not act.rowwise:
                         src(f"hv[j] = {value}(z{extra})")
+            if act.rowwise and self.by_rows:  # whole rows: the thread applies a row-wise activation to its own
+                rows = Source()
+                rows("for s in range(r0, r1):")
+                with rows.block():
+                    rows(f"H_out[s, :] = {rows.use(act.value)}(Z[s]{extra})")
+                helper = self.c.helper(src, rows, ["r0", "r1", "Z", "H_out", *self.act_args])
+                src(f"{helper}(r0, r1, Z, H_out{extra})")
         src.depth -= 1
         parts = [(src, True)]
-        if act.rowwise:
+        if act.rowwise and not self.by_rows:
             rest = Source()
             activation_forward(rest, act, "Z", "H_out", self.act_args)
             parts.append((rest, False))
