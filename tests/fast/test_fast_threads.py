@@ -113,8 +113,8 @@ def shared(monkeypatch):
 
 
 @pytest.mark.parametrize("by", ["columns", "rows"])
-@pytest.mark.parametrize("batch_size", [7, 32])  # 96 samples: a last batch of 5; and of 32
-@pytest.mark.parametrize("case", sorted(WIDE))
+@pytest.mark.parametrize("batch_size", [7, 32, 40])  # 96 samples: a last batch of 5; of 32; of 16 (then the first of
+@pytest.mark.parametrize("case", sorted(WIDE))          # two blocks of rows, which start at multiples of 16, is empty)
 def test_shared_products_equal_the_reference_path(case, batch_size, by, shared, monkeypatch):
     """With batches, a step of ``PARALLEL_MACS`` multiply-adds shares its products between the path's threads
     (blocks of columns, each with its bias and activation, then the update in fixed chunks: models of ``SPLIT_WEIGHTS`` kernel
@@ -131,6 +131,11 @@ def test_shared_products_equal_the_reference_path(case, batch_size, by, shared, 
     assert composer.optimizer.by_kernel_rows == (batch_size == 7 and "clipnorm" not in case)
     dense = [b for b in composer.blocks if type(b).__name__ == "Dense"]
     assert [b.by_rows for b in dense] == [by == "rows" or b.layer.units < 128 for b in dense]
+    # the kernel's gradient by the batch's rows, in partial sums: wide layers split by rows, unless plain SGD updates
+    # the kernel in its product or the row pass computes it
+    assert [b.gradient_by_rows for b in dense] == [
+        by == "rows" and b.layer.units >= 128 and "wide_sgd_tanh" not in case and not composer.optimizer.by_kernel_rows
+        for b in dense]
     reference, loss_r, pred_r = train(case, batch_size, 1, monkeypatch, reference=True)
     scale = np.abs(reference.flat.params).max()
     assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale

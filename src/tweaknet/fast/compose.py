@@ -639,6 +639,9 @@ class OptimizerCode:
         249 (batch 128, 1024 x 1024), 309 against 244 (batch 128, 784 x 512), 329 against 322 (batch 512, 2048 x 2048)."""
         src("m = W.shape[0]")
         src("n = W.shape[1]")
+        if block.gradient_by_rows:
+            self.gradient_by_batch_rows(src)
+            return
         thread_block(src, "m", lo="k0", hi="k1")
         src("if k1 > k0:")
         with src.block():
@@ -652,6 +655,42 @@ class OptimizerCode:
             bias_gradient(src, "c0", "c1")
             if self.into_weights:
                 self.bias_update(src, block, "Gb[j]", "c0", "c1")
+        src.depth -= 1
+
+    def gradient_by_batch_rows(self, src):
+        """The kernel's gradient by blocks of the batch's rows, for a layer whose forward product and input gradient are
+        split by rows (``blocks.Dense.gradient_by_rows``): each of ``parts`` blocks (the partial buffer ``GP`` holds all
+        but the first; a fixed count, whatever the threads) gives the sum over its rows, from the rows its thread
+        wrote, into ``GW`` or ``GP``; then each thread adds the partial sums into its block of ``GW``'s rows, in the
+        same order on any thread count."""
+        src("parts = GP.shape[0] + 1")
+        src("for p in prange(parts):")
+        with src.block():
+            src("r0 = split_at(B, p, parts)")
+            src("r1 = split_at(B, p + 1, parts)")
+            src("out = GW.reshape(-1) if p == 0 else GP[p - 1].reshape(-1)")
+            src("if r1 > r0:")
+            with src.block():
+                src("gemm(True, False, m, n, r1 - r0, H_in, r0 * H_in.shape[1], H_in.shape[1], DZ, r0 * n, n, out, 0, n, "
+                    "0.0, 1.0)")
+            src("else:")
+            with src.block():
+                src("out[:] = ZERO")
+            src("c0 = split_at(n, p, parts)")
+            src("c1 = split_at(n, p + 1, parts)")
+            src("if c1 > c0:")
+            with src.block():
+                bias_gradient(src, "c0", "c1")
+        thread_block(src, "m", lo="k0", hi="k1")
+        src("for k in range(k0, k1):")
+        with src.block():
+            src("gv = GW[k]")
+            src("for q in range(parts - 1):")
+            with src.block():
+                src("pv = GP[q, k]")
+                src("for j in range(n):")
+                with src.block():
+                    src("gv[j] += pv[j]")
         src.depth -= 1
 
     def update(self, glue):
