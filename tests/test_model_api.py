@@ -400,8 +400,8 @@ def test_error_non_finite_data(where, bad, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(40, 7), (40, 1), (40, 3, 5)])
 def test_finite_check_finds_each_nan_and_inf_and_passes_sums_that_overflow(dtype, shape, rng):
-    """``validation._all_finite`` sums each sample's values (a product with ones, on BLAS): a non-finite value
-    anywhere makes its row's sum non-finite; finite values whose sums overflow are checked one by one."""
+    """``validation._all_finite`` sums the values: a non-finite value anywhere makes the sum non-finite; finite values
+    whose sum overflows are checked one by one."""
     from tweaknet.validation import _all_finite, as_float_array
     x = rng.standard_normal(shape).astype(dtype)
     assert _all_finite(x)
@@ -410,7 +410,7 @@ def test_finite_check_finds_each_nan_and_inf_and_passes_sums_that_overflow(dtype
             y = x.copy()
             y.reshape(-1)[flat] = bad
             assert not _all_finite(y)
-    huge = np.full(shape, np.finfo(dtype).max, dtype)  # every row's sum overflows to inf, every value is finite
+    huge = np.full(shape, np.finfo(dtype).max, dtype)  # the sum overflows to inf, every value is finite
     assert _all_finite(huge)
     assert as_float_array("x", huge, dtype) is not None
     mixed = np.full(shape, np.finfo(dtype).max, dtype)

@@ -93,13 +93,13 @@ def as_float_array(name: str, data, dtype) -> np.ndarray:
 
 
 def _all_finite(arr: np.ndarray) -> bool:
-    """True when ``arr`` (a contiguous float array) holds no NaN and no inf.  A NaN or an inf makes the sum of its
-    row non-finite, so finite row sums clear the array in one pass without a mask of its size: a matrix-vector
-    product with ones, on BLAS's threads (MNIST's 60,000 x 784 float32: 5.6 ms, against 11 ms for one
-    ``np.add.reduce`` and 23 ms for ``np.isfinite(arr).all()``).  A sum that overflowed is checked value by value."""
+    """True when ``arr`` (a contiguous float array) holds no NaN and no inf.  A NaN or an inf makes the sum
+    non-finite, so a finite sum clears the array in one pass without a mask of its size (twice as fast on MNIST); a
+    sum that overflowed is checked value by value.  (Not a product with ones on BLAS's threads, though twice as fast
+    again: OpenBLAS's threads then spin for about 0.1 s, and the compiled epoch that follows shares the cores with
+    them: width 256, batch 512, 0.45 against 0.37 s per epoch.)"""
     if arr.dtype.kind != "f":
         return True
-    rows = arr.reshape(arr.shape[0], -1)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is no error here: it sends us value by value
-        total = np.add.reduce(rows @ np.ones(rows.shape[1], arr.dtype) if rows.shape[1] > 1 else rows[:, 0])
+        total = np.add.reduce(arr.reshape(-1))
     return bool(np.isfinite(total) or np.isfinite(arr).all())
