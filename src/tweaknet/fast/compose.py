@@ -85,9 +85,6 @@ class Composer:
             self.targets = self.arg("YL", np.zeros(self.batch_size, np.intp))
         else:
             self.targets = self.arg("YT", np.zeros((self.batch_size, self.widths[-1]), self.dtype))
-        #: each row's loss value and each metric's hits, summed over the rows after they are all in (``loss``)
-        self.arg("LV", np.zeros(self.batch_size))
-        self.arg("HV", np.zeros((len(model.compiled_metrics), self.batch_size)))
         self.arg("gfull", np.zeros(4, self.dtype))
         self.arg("glast", np.zeros(4, self.dtype))
         #: With one sample per batch, the first layer (a Dense layer after nothing but Flatten) updates its kernel and
@@ -322,38 +319,39 @@ class Composer:
     def loss(self, glue, training):
         """The per-row loss values (``rows_loss``), the metrics' hits and, in training, the output gradient.  The
         batch's targets are gathered into ``YT`` (``YL`` for integer labels), then each rule runs once on the whole
-        batch (rows on the last axis, as on the reference path; on the path's own threads, once per thread on its
-        block of rows): a rule's temporaries are allocated once per batch, not once per row.  Each row's value and
-        hits go to ``LV`` and ``HV``, summed after in the rows' order: the same sums whatever the threads."""
+        batch (rows on the last axis, as on the reference path): a rule's temporaries are allocated once per batch,
+        not once per row."""
         model, L = self.model, len(self.blocks)
         value, grad, fused = model.loss.rules()
         sparse = self.targets == "YL"
-        rows = source.Source()  # the rows r0:r1
-        rows("C = out.shape[1]")
+        body = source.Source()
+        body("C = out.shape[1]")
         if training:
-            rows("ga = gfull if B == batch_size else glast")
-        rows("for s in range(r0, r1):")
-        with rows.block():
-            rows("r = order[start + s]" if training else "r = start + s")
+            body("ga = gfull if B == batch_size else glast")
+        body("for s in range(B):")
+        with body.block():
+            body("r = order[start + s]" if training else "r = start + s")
             if sparse:
-                rows("YL[s] = y[r]")
+                body("YL[s] = y[r]")
             else:
-                rows("for j in range(YT.shape[1]):")
-                with rows.block():
-                    rows("YT[s, j] = y[r, j]")
-        rows(f"t = {rows.use(one_hot)}(YL[r0:r1], C)" if sparse else "t = YT[r0:r1]")
-        rows("o = out[r0:r1]")
-        rows(f"values = {rows.use(value)}(t, o{''.join(', ' + a for a in self.loss_args)})")
-        rows("for s in range(r1 - r0):")
-        with rows.block():
-            rows("LV[r0 + s] = values[s]")
+                body("for j in range(YT.shape[1]):")
+                with body.block():
+                    body("YT[s, j] = y[r, j]")
+        body(f"t = {body.use(one_hot)}(YL[:B], C)" if sparse else "t = YT[:B]")
+        body(f"values = {body.use(value)}(t, out[:B]{''.join(', ' + a for a in self.loss_args)})")
+        body("rows_loss = 0.0")
+        body("for s in range(B):")
+        with body.block():
+            body("rows_loss += values[s]")
         for m, metric in enumerate(model.compiled_metrics):
-            target = "YL[r0:r1]" if type(metric).__name__ == "SparseCategoricalAccuracy" else "t"
+            target = "YL[:B]" if type(metric).__name__ == "SparseCategoricalAccuracy" else "t"
+            per_row = metric.per_row(self.widths[-1])
+            scale = f" / {float(per_row)}" if per_row != 1 else ""
             margs = "".join(", " + a for a in self.metric_args[m])
-            rows(f"row_hits = {rows.use(metric.rule)}({target}, o{margs})")
-            rows("for s in range(r1 - r0):")
-            with rows.block():
-                rows(f"HV[{m}, r0 + s] = row_hits[s]")
+            body(f"row_hits = {body.use(metric.rule)}({target}, out[:B]{margs})")
+            body("for s in range(B):")
+            with body.block():
+                body(f"hits[{m}] += row_hits[s]{scale}")
         if training:
             last = self.blocks[-1]
             n_args = len(model.loss.fused_args(self.dtype, 1, 1) if last.fused
@@ -361,12 +359,10 @@ class Composer:
             call = ", ".join(f"ga[{k}]" for k in range(n_args))
             rule = fused if last.fused else grad
             if getattr(model.loss, "elementwise_grad", False):  # no row reduction: per element, no temporaries
-                per_element(rows, "C", f"target[s, j] = {rows.use(rule)}(t[s - r0, j], out[s, j], {call})",
-                            rows="range(r0, r1)")
+                per_element(body, "C", f"target[s, j] = {body.use(rule)}(t[s, j], out[s, j], {call})")
             else:
-                rows(f"target[r0:r1] = {rows.use(rule)}(t, o, {call})")
-        roles = {"y": "y", "start": "start", "out": f"H{L}", "hits": "hits", self.targets: self.targets, "LV": "LV",
-                 "HV": "HV"}
+                body(f"target[:B] = {body.use(rule)}(t, out[:B], {call})")
+        roles = {"y": "y", "start": "start", "out": f"H{L}", "hits": "hits", self.targets: self.targets}
         if training:
             roles.update({"order": "order", "batch_size": "batch_size", "gfull": "gfull", "glast": "glast"})
             last = self.blocks[-1]
@@ -374,31 +370,7 @@ class Composer:
                                else f"D{L - 1}" if last.fused else f"D{L}")
         roles.update({a: a for a in self.loss_args})
         roles.update({a: a for args in self.metric_args for a in args})
-        body = source.Source()
-        if self.split:  # each thread its block of the rows; the sums over the rows after, in order, as on one thread
-            rows_of = self.helper(body, rows, ["B", "r0", "r1", *roles])
-            roles["T"] = "T"
-            thread_block(body, "B", lo="r0", hi="r1")
-            body("if r1 > r0:")
-            with body.block():
-                body(f"{rows_of}(B, r0, r1, {', '.join(r for r in roles if r != 'T')})")
-            body.depth -= 1
-        else:
-            body("r0 = 0")
-            body("r1 = B")
-            body.imports.update(rows.imports)
-            body.lines += rows.lines
-        body("rows_loss = 0.0")
-        body("for s in range(B):")
-        with body.block():
-            body("rows_loss += LV[s]")
-        for m, metric in enumerate(model.compiled_metrics):
-            per_row = metric.per_row(self.widths[-1])
-            scale = f" / {float(per_row)}" if per_row != 1 else ""
-            body("for s in range(B):")
-            with body.block():
-                body(f"hits[{m}] += HV[{m}, s]{scale}")
-        self.call(glue, body, roles, result="rows_loss", parallel=self.split)
+        self.call(glue, body, roles, result="rows_loss")
 
 
 class OptimizerCode:
