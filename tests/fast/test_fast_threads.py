@@ -165,11 +165,13 @@ def test_one_sample_per_batch_gives_the_same_bits_on_any_thread_count(case, para
 
 def test_wide_layers_split_by_rows_with_many_rows_per_thread():
     """``fast.splits_by_rows``: from ``ROWS_PER_THREAD`` samples per thread, a layer with no more units than the batch
-    has samples splits its forward product and input gradient by rows."""
+    has samples splits its products by rows; with fewer, a layer with no more units than each thread has samples."""
     assert fast.ROWS_PER_THREAD == 256
     assert [fast.splits_by_rows(u, 512, 2) for u in (128, 256, 512, 1024)] == [True, True, True, False]
     assert [fast.splits_by_rows(256, b, 2) for b in (128, 256, 511, 512)] == [False, False, False, True]
-    assert not fast.splits_by_rows(256, 512, 4) and fast.splits_by_rows(256, 1024, 4)
+    assert [fast.splits_by_rows(u, 256, 2) for u in (64, 128, 129, 256)] == [True, True, False, False]
+    assert not fast.splits_by_rows(512, 511, 2) and not fast.splits_by_rows(128, 128, 2)
+    assert not fast.splits_by_rows(512, 512, 4) and fast.splits_by_rows(256, 1024, 4) and fast.splits_by_rows(128, 512, 4)
     assert fast.splits_by_rows(256, 256, 1) and not fast.splits_by_rows(512, 256, 1)
 
 

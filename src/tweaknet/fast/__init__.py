@@ -130,20 +130,22 @@ SPLIT_BATCH = 32
 #: against 4.5; batch 16 0.38/0.48, 0.92/1.12, 2.38/2.59; batch 32 slower (0.72/0.68 at 512, 1.88/1.49 at 1024);
 #: width 128 at batch 8 slower (0.24/0.165), its kernels stay in the caches.
 ROW_PASS_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_BATCH", "16"))
-#: Samples per thread from which a wide Dense layer on the path's own threads splits its forward product and its
-#: input gradient by the batch's rows instead of by columns, if it has no more units than the batch has samples
-#: (``blocks.Dense.by_rows``).  Each thread then reads the rows it wrote in the previous layer, and packs the kernel
-#: (inputs x units) instead of the batch (samples x inputs): the smaller of the two when units <= samples.
-#: Measured with Adam on 2 threads, ms per step, rows against columns: batch 512 at width 128 1.60 / 1.81, 256
-#: 3.12 / 3.33, 512 7.04 / 7.24, 1024 level (20.0 / 19.3, units > samples); fewer rows per thread lose: batch 256 at
-#: width 256 1.82 / 1.76, 512 3.96 / 3.80, 1024 11.3 / 10.0; batch 128 at width 128 0.60 / 0.56, 256 1.07 / 0.98.
+#: Samples per thread from which a wide Dense layer on the path's own threads splits its forward product, its input
+#: gradient and its kernel's gradient by the batch's rows instead of by columns, if it has no more units than the
+#: batch has samples; with fewer samples per thread, a layer of no more units than each thread has samples does too
+#: (``splits_by_rows``, ``blocks.Dense.by_rows``).  Each thread then reads the rows it wrote in the previous layer,
+#: and packs the kernel (inputs x units) instead of the batch (samples x inputs).  Measured with Adam on 2 threads,
+#: ms per step, rows against columns: batch 512 at width 128 1.46 / 1.81, 256 2.86 / 3.33, 512 6.93 / 7.24,
+#: 1024 21.5 / 20.8 (units > samples); batch 256 at width 128 0.91 / 1.00 (units = samples per thread), 256
+#: 1.81 / 1.77, 512 4.47 / 4.12; batch 128 at width 128 level (0.584 / 0.586).
 ROWS_PER_THREAD = 256
 
 
 def splits_by_rows(units, batch_size, threads) -> bool:
-    """True when a Dense layer of ``units`` shared between ``threads`` threads splits its forward product and input
-    gradient by the batch's rows (:data:`ROWS_PER_THREAD`)."""
-    return batch_size >= ROWS_PER_THREAD * threads and units <= batch_size
+    """True when a Dense layer of ``units`` shared between ``threads`` threads splits its products by the batch's rows
+    (:data:`ROWS_PER_THREAD`)."""
+    per_thread = batch_size // max(1, threads)
+    return (per_thread >= ROWS_PER_THREAD and units <= batch_size) or units <= per_thread
 
 
 def kernel_weights(model) -> int:
