@@ -164,8 +164,9 @@ class Dense(Block):
         if c.split:
             self.roles["T"] = "T"
         #: Shared between threads, a layer this narrow (an output layer) is split by rows, not by columns: its
-        #: columns make too few blocks to share; a wide layer is when each thread has many rows (``fast.splits_by_rows``),
-        #: and then its input gradient and its kernel's gradient are too (``OptimizerCode.gradient_by_batch_rows``):
+        #: columns make too few blocks to share; a wide layer is when each thread has many rows
+        #: (``fast.splits_by_rows``), and then its input gradient and its kernel's gradient are too
+        #: (``OptimizerCode.gradient_by_batch_rows``):
         #: each thread works on the rows it wrote.  Measured with Adam, batch 512, ms per step, the kernel's gradient by
         #: the batch's rows against by the kernel's rows: width 128 1.46 / 1.51, 256 2.86 / 3.11, 512 6.93 / 7.11; the
         #: output layer's level (1.45 / 1.46 at width 128, 2.87 / 2.86 at 256), so it keeps the kernel's rows.
@@ -215,9 +216,10 @@ class Dense(Block):
             src("r1 = B")
 
     def split_forward(self):
-        """``Z = H_in W + b`` and ``H_out = act(Z)``: each thread computes its blocks of ``Z``'s columns (rows, for
-        a narrow layer) with one-thread BLAS, adds the bias and applies an elementwise activation while the block
-        is in its cache; a row-wise activation (softmax) runs after, over whole rows."""
+        """``Z = H_in W + b`` and ``H_out = act(Z)``: each thread computes its block of ``Z``'s columns (of rows, for a
+        layer split by rows: ``by_rows``) with one-thread BLAS, adds the bias and applies an elementwise activation
+        while the block is in its cache.  A row-wise activation (softmax) runs on the thread's own rows where the
+        layer is split by rows (through a compiled helper: ``Composer.helper``), else after, over whole rows."""
         act = self.layer.activation
         src = Source()
         value, extra = src.use(act.value), "".join(f", {x}" for x in self.act_args)
@@ -257,8 +259,8 @@ class Dense(Block):
 
     def split_backward(self, need_input_grad):
         """The gradient at ``z`` (by this thread's blocks), then the input gradient (each thread a block of the input's
-        columns), then the kernel's and bias's gradients (``OptimizerCode.split_gradients``); the update follows
-        over the flat buffer (``OptimizerCode.update``)."""
+        columns, or of the batch's rows: ``input_grad_by_rows``), then the kernel's and bias's gradients
+        (``OptimizerCode.split_gradients``); the update follows over the flat buffer (``OptimizerCode.update``)."""
         act, parts = self.layer.activation, []
         if not self.fused:
             src = Source()

@@ -51,8 +51,9 @@ class Composer:
         from . import PARALLEL_PARAMS, splits_step, threads_for
         self.parallel = self.single and model.flat.params.size >= PARALLEL_PARAMS
         #: With batches, a wide model's step (``fast.splits_step``) shares its matrix products between the compiled
-        #: path's threads, ``T`` blocks of columns each (``blocks.Dense``), and each thread adds the bias and applies
-        #: the activation on its own blocks; the update runs over the flat buffer in fixed chunks on every thread.
+        #: path's threads, ``T`` blocks of columns or of the batch's rows each (``blocks.Dense``), and each thread adds
+        #: the bias and applies the activation on its own blocks; the update runs over the flat buffer in fixed chunks
+        #: on every thread.
         #: One pool of threads for the whole step, BLAS at one thread inside it (the runner sets it).  Smaller
         #: steps leave the products to BLAS's threads.
         self.split = not self.single and splits_step(model, batch_size)
@@ -632,9 +633,9 @@ class OptimizerCode:
     def gradient_by_batch_rows(self, src):
         """The kernel's gradient by blocks of the batch's rows, for a layer whose forward product and input gradient are
         split by rows (``blocks.Dense.gradient_by_rows``): each of ``parts`` blocks (the partial buffer ``GP`` holds all
-        but the first; a fixed count, whatever the threads) gives the sum over its rows, from the rows its thread
-        wrote, into ``GW`` or ``GP``; then each thread adds the partial sums into its block of ``GW``'s rows, in the
-        same order on any thread count."""
+        but the first; a count fixed when the step is composed, whatever threads then run it) gives the sum over its
+        rows, from the rows its thread wrote, into ``GW`` or ``GP``; then each thread adds the partial sums into its
+        block of ``GW``'s rows, in the same order whichever thread does it."""
         src("parts = GP.shape[0] + 1")
         src("for p in prange(parts):")
         with src.block():
@@ -643,8 +644,8 @@ class OptimizerCode:
             src("out = GW.reshape(-1) if p == 0 else GP[p - 1].reshape(-1)")
             src("if r1 > r0:")
             with src.block():
-                src("gemm(True, False, m, n, r1 - r0, H_in, r0 * H_in.shape[1], H_in.shape[1], DZ, r0 * n, n, out, 0, n, "
-                    "0.0, 1.0)")
+                src("gemm(True, False, m, n, r1 - r0, H_in, r0 * H_in.shape[1], H_in.shape[1], DZ, r0 * n, n, out, 0, "
+                    "n, 0.0, 1.0)")
             src("else:")
             with src.block():
                 src("out[:] = ZERO")
