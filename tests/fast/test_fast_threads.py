@@ -143,6 +143,23 @@ def test_shared_products_equal_the_reference_path(case, batch_size, by, shared, 
     np.testing.assert_allclose(pred_c, pred_r, rtol=0, atol=RTOL)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_kernel_gradient_by_rows_has_a_partial_sum_per_thread(threads, shared, monkeypatch):
+    """Split by the batch's rows, the kernel's gradient has one block of rows per thread the step is made for: on one
+    thread no partial sum at all, on three two (``OptimizerCode.gradient_by_batch_rows``); both equal the reference."""
+    from tweaknet.fast.compose import Composer
+    monkeypatch.setattr(fast, "splits_by_rows", lambda units, batch_size, threads: True)
+    compiled, loss_c, pred_c = train("wide_adam_tanh", 32, threads, monkeypatch)
+    composer = Composer(compiled, 32)
+    wide = [b for b in composer.blocks if getattr(b, "gradient_by_rows", False)]
+    assert len(wide) == 2 and all(composer.args[b.roles["GP"]].shape[0] == threads - 1 for b in wide)
+    reference, loss_r, pred_r = train("wide_adam_tanh", 32, 1, monkeypatch, reference=True)
+    scale = np.abs(reference.flat.params).max()
+    assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
+    np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)
+    np.testing.assert_allclose(pred_c, pred_r, rtol=0, atol=RTOL)
+
+
 @pytest.mark.parametrize("case", sorted(WIDE))
 def test_shared_products_give_the_same_bits_on_the_same_thread_count(case, shared, monkeypatch):
     """Each block of a product is one BLAS call on one thread, whichever thread runs it: the same thread count

@@ -175,8 +175,8 @@ class Dense(Block):
         self.input_grad_by_rows = self.by_rows and layer.units >= NARROW
         self.gradient_by_rows = (self.input_grad_by_rows and layer.trainable and not c.optimizer.into_weights
                                  and not c.optimizer.by_kernel_rows)
-        if self.gradient_by_rows:  # the partial sums of all blocks of rows but the first
-            self.role("GP", np.zeros((max(1, c.threads - 1), *layer.params["kernel"].shape), c.dtype))
+        if self.gradient_by_rows:  # the partial sums of all blocks of rows but the first (none on one thread)
+            self.role("GP", np.zeros((max(0, c.threads - 1), *layer.params["kernel"].shape), c.dtype))
 
     def parallel_forward(self, training):
         return self.transposed and training or self.c.split
