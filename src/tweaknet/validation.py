@@ -98,8 +98,6 @@ def _all_finite(arr: np.ndarray) -> bool:
     sum that overflowed is checked value by value.  (Not a product with ones on BLAS's threads, though twice as fast
     again: OpenBLAS's threads then spin for about 0.1 s, and the compiled epoch that follows shares the cores with
     them: width 256, batch 512, 0.45 against 0.37 s per epoch.)"""
-    if arr.dtype.kind != "f":
-        return True
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is no error here: it sends us value by value
         total = np.add.reduce(arr.reshape(-1))
     return bool(np.isfinite(total) or np.isfinite(arr).all())

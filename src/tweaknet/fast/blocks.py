@@ -63,12 +63,13 @@ def activation_backward(src, act, z, a, d_out, d_in, args):
 NARROW = 128
 
 
-def thread_block(src, count, index="p", lo="c0", hi="c1"):
-    """Open ``for p in prange(T)`` and the block ``[lo, hi)`` of ``count`` this thread takes (``split_at``)."""
-    src(f"for {index} in prange(T):")
+def thread_block(src, count, index="p", lo="c0", hi="c1", parts="T"):
+    """Open ``for p in prange(parts)`` and the block ``[lo, hi)`` of ``count`` that block ``p`` takes (``split_at``);
+    ``parts``: the threads (``T``), or a count fixed in the code."""
+    src(f"for {index} in prange({parts}):")
     src.depth += 1
-    src(f"{lo} = split_at({count}, {index}, T)")
-    src(f"{hi} = split_at({count}, {index} + 1, T)")
+    src(f"{lo} = split_at({count}, {index}, {parts})")
+    src(f"{hi} = split_at({count}, {index} + 1, {parts})")
 
 
 class Block:

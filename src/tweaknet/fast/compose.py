@@ -168,20 +168,9 @@ class Composer:
     def call(self, glue, body, roles: dict, result=None, parallel=False):
         """Compile ``body`` (code in the role names) as a piece and call it from the glue with ``roles``;
         ``parallel``: a function of its own whose ``prange`` loops run on several threads."""
-        params = ["B", *roles]
-        src = self.new_source()
-        src("")
-        if parallel:
-            src("@njit(parallel=PARALLEL, **JIT)  # its prange loops run on the compiled path's threads")
-        else:
-            src('@njit(inline="always")  # inlined into the glue: no call overhead per batch')
-        src(f"def piece({', '.join(params)}):")
-        src.imports.update(body.imports)
-        src.modules.update(body.modules)
-        src.lines += ["    " + line if line else "" for line in body.lines]
-        if result:
-            src(f"    return {result}")
-        module = source.load(src, "a piece of a model's step")
+        decorator = ("@njit(parallel=PARALLEL, **JIT)  # its prange loops run on the compiled path's threads" if parallel
+                     else '@njit(inline="always")  # inlined into the glue: no call overhead per batch')
+        module = self.piece_module(body, ["B", *roles], decorator, "a piece of a model's step", result)
         name = glue.use_module(module.__name__)
         call = f"{name}(B, {', '.join(roles.values())})"
         glue(f"{result} = {call}" if result else call)
@@ -190,14 +179,22 @@ class Composer:
         """Compile ``body`` as a function of its own with ``params`` (neither inlined nor parallel); return the name
         ``src`` calls it by.  A parallel piece calls it in its ``prange`` loop for code with array expressions (a
         row-wise rule's temporaries), which Numba cannot lower inside a parallel loop's body."""
-        h = self.new_source()
-        h("")
-        h("@njit(**JIT)  # called in a parallel loop's body")
-        h(f"def piece({', '.join(params)}):")
-        h.imports.update(body.imports)
-        h.lines += ["    " + line if line else "" for line in body.lines]
-        module = source.load(h, "a block of rows of a model's step")
+        module = self.piece_module(body, params, "@njit(**JIT)  # called in a parallel loop's body",
+                                   "a block of rows of a model's step")
         return src.use_module(module.__name__)
+
+    def piece_module(self, body, params, decorator, what, result=None):
+        """The generated module whose ``piece(params)``, under ``decorator``, runs ``body`` (and returns ``result``)."""
+        src = self.new_source()
+        src("")
+        src(decorator)
+        src(f"def piece({', '.join(params)}):")
+        src.imports.update(body.imports)
+        src.modules.update(body.modules)
+        src.lines += ["    " + line if line else "" for line in body.lines]
+        if result:
+            src(f"    return {result}")
+        return source.load(src, what)
 
     # -- the generated glue module -----------------------------------------------------------------
     def module(self):
@@ -597,12 +594,7 @@ class OptimizerCode:
             src("for j in range(n):")
             with src.block():
                 self.element(src, "j", "gv[j]", penalty, "wv", [f"{s}v" for s in self.slots])
-        src("c0 = split_at(n, p, T)")
-        src("c1 = split_at(n, p + 1, T)")
-        src("if c1 > c0:")
-        with src.block():
-            bias_gradient(src, "c0", "c1")
-            self.bias_update(src, block, "Gb[j]", "c0", "c1")
+        self.bias_block(src, block, update=True)
         src.depth -= 1
 
     def split_gradients(self, src, block):
@@ -621,13 +613,7 @@ class OptimizerCode:
             target, beta, alpha = ("W", "1.0", "-lin") if self.into_weights else ("GW", "0.0", "1.0")
             src(f"gemm(True, False, k1 - k0, n, B, H_in, k0, H_in.shape[1], DZ, 0, n, {target}, k0 * n, n, {beta}, "
                 f"{alpha})")
-        src("c0 = split_at(n, p, T)")
-        src("c1 = split_at(n, p + 1, T)")
-        src("if c1 > c0:")
-        with src.block():
-            bias_gradient(src, "c0", "c1")
-            if self.into_weights:
-                self.bias_update(src, block, "Gb[j]", "c0", "c1")
+        self.bias_block(src, block, update=self.into_weights)
         src.depth -= 1
 
     def gradient_by_batch_rows(self, src):
@@ -637,23 +623,17 @@ class OptimizerCode:
         rows, from the rows its thread wrote, into ``GW`` or ``GP``; then each thread adds the partial sums into its
         block of ``GW``'s rows, in the same order whichever thread does it."""
         src("parts = GP.shape[0] + 1")
-        src("for p in prange(parts):")
+        thread_block(src, "B", lo="r0", hi="r1", parts="parts")
+        src("out = GW.reshape(-1) if p == 0 else GP[p - 1].reshape(-1)")
+        src("if r1 > r0:")
         with src.block():
-            src("r0 = split_at(B, p, parts)")
-            src("r1 = split_at(B, p + 1, parts)")
-            src("out = GW.reshape(-1) if p == 0 else GP[p - 1].reshape(-1)")
-            src("if r1 > r0:")
-            with src.block():
-                src("gemm(True, False, m, n, r1 - r0, H_in, r0 * H_in.shape[1], H_in.shape[1], DZ, r0 * n, n, out, 0, "
-                    "n, 0.0, 1.0)")
-            src("else:")
-            with src.block():
-                src("out[:] = ZERO")
-            src("c0 = split_at(n, p, parts)")
-            src("c1 = split_at(n, p + 1, parts)")
-            src("if c1 > c0:")
-            with src.block():
-                bias_gradient(src, "c0", "c1")
+            src("gemm(True, False, m, n, r1 - r0, H_in, r0 * H_in.shape[1], H_in.shape[1], DZ, r0 * n, n, out, 0, "
+                "n, 0.0, 1.0)")
+        src("else:")
+        with src.block():
+            src("out[:] = ZERO")
+        self.bias_block(src, None, parts="parts")
+        src.depth -= 1
         thread_block(src, "m", lo="k0", hi="k1")
         src("for k in range(k0, k1):")
         with src.block():
@@ -665,6 +645,17 @@ class OptimizerCode:
                 with src.block():
                     src("gv[j] += pv[j]")
         src.depth -= 1
+
+    def bias_block(self, src, block, update=False, parts="T"):
+        """In a thread's loop body (``p`` of ``parts``): its block of the bias's columns, their gradient and, with
+        ``update``, their update."""
+        src(f"c0 = split_at(n, p, {parts})")
+        src(f"c1 = split_at(n, p + 1, {parts})")
+        src("if c1 > c0:")
+        with src.block():
+            bias_gradient(src, "c0", "c1")
+            if update:
+                self.bias_update(src, block, "Gb[j]", "c0", "c1")
 
     def update(self, glue):
         """After the backward pass: penalties, clipping and the update of every entry not updated yet."""
