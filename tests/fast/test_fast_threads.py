@@ -7,6 +7,8 @@ a million); these tests lower that to 0 so that small models take them, and run 
 whatever the machine has (``TWEAKNET_THREADS``; two threads on one core are slow, never wrong)."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -54,6 +56,11 @@ WIDE = {
          tn.layers.Dropout(0.2), tn.layers.Dense(36, activation="sigmoid", bias_regularizer=tn.regularizers.L2(1e-3)),
          tn.layers.Dense(4, activation="sigmoid")],
         tn.optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipvalue=0.5), loss="mse"),
+    # thin layers (``blocks.THIN`` units at most): an 8-unit bottleneck and the 4-unit output each apply the
+    # activation derivative of the Dense layer below (leaky ReLU's and ELU's, with their parameters)
+    "wide_leaky_bottleneck_bce": lambda: model(
+        [tn.layers.Dense(140, activation="leaky_relu"), tn.layers.Dense(8, activation="elu"),
+         tn.layers.Dense(4, activation="sigmoid")], tn.optimizers.Adam(0.01), loss="binary_crossentropy"),
     "wide_adamw_batchnorm_clipnorm": lambda: model(
         [tn.layers.Dense(130, use_bias=False), tn.layers.BatchNormalization(), tn.layers.Activation("relu"),
          tn.layers.Dense(33, activation="softmax"), tn.layers.Dense(4, activation="softmax")],
@@ -136,11 +143,53 @@ def test_shared_products_equal_the_reference_path(case, batch_size, by, shared, 
     assert [b.gradient_by_rows for b in dense] == [
         by == "rows" and b.layer.units >= 128 and "wide_sgd_tanh" not in case and not composer.optimizer.by_kernel_rows
         for b in dense]
+    # a layer of at most THIN units (all are split by rows) computes its backward pass in loops of its own
+    assert [b.thin for b in dense] == [b.layer.units <= 16 for b in dense]
     reference, loss_r, pred_r = train(case, batch_size, 1, monkeypatch, reference=True)
     scale = np.abs(reference.flat.params).max()
     assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
     np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)
     np.testing.assert_allclose(pred_c, pred_r, rtol=0, atol=RTOL)
+
+
+@pytest.mark.parametrize("batch_size", [8, 32])
+def test_thin_layers_fold_the_activation_derivative_of_the_dense_layer_below(batch_size, shared):
+    """``blocks.Dense.fold``: a thin layer's input gradient applies the elementwise activation derivative of the Dense
+    layer right below it, which then has no pass of its own; not a row-wise one (softmax), not across another layer,
+    and not where the row pass (``by_kernel_rows``, batches up to 16) computes the input gradient."""
+    from tweaknet.fast.compose import Composer
+    blocks = {name: Composer(CASES[name](), batch_size).blocks for name in
+              ("wide_leaky_bottleneck_bce", "wide_adamw_batchnorm_clipnorm", "wide_sgd_tanh_batchnorm_mse")}
+    wide, bottleneck, out = blocks["wide_leaky_bottleneck_bce"]
+    rows = batch_size == 8
+    assert (bottleneck.below, out.below) == ((None, None) if rows else (wide, bottleneck))
+    assert (wide.folded, bottleneck.folded, out.folded) == (not rows, not rows, False)
+    softmax33, out = blocks["wide_adamw_batchnorm_clipnorm"][-2:]
+    assert out.thin and out.below is None and not softmax33.folded
+    after_activation = blocks["wide_sgd_tanh_batchnorm_mse"][-1]
+    assert after_activation.thin and after_activation.below is None
+
+
+def test_a_thin_layer_of_one_unit_equals_the_reference_path(shared, monkeypatch):
+    """One sigmoid unit (binary cross-entropy) after a wide ReLU layer: the thin layer's unrolled loops for one unit."""
+    def run(reference):
+        monkeypatch.setenv("TWEAKNET_THREADS", "2" if not reference else "1")
+        tn.utils.set_random_seed(3)
+        m = tn.Sequential([tn.layers.Input(shape=(12,)), tn.layers.Dense(130, activation="relu"),
+                           tn.layers.Dense(1, activation="sigmoid")])
+        m.compile(optimizer=tn.optimizers.Adam(0.01), loss="binary_crossentropy")
+        x, _ = data()
+        y = (x[:, :1] > 0).astype(np.float32)
+        with fast.reference_only() if reference else contextlib.nullcontext():
+            history = m.fit(x, y, batch_size=32, epochs=2, verbose=0)
+        return m, history.history["loss"]
+    compiled, loss_c = run(False)
+    from tweaknet.fast.compose import Composer
+    assert Composer(compiled, 32).blocks[-1].below is not None
+    reference, loss_r = run(True)
+    scale = np.abs(reference.flat.params).max()
+    assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
+    np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)
 
 
 @pytest.mark.parametrize("threads", [1, 3])

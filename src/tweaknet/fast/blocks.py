@@ -61,6 +61,14 @@ def activation_backward(src, act, z, a, d_out, d_in, args):
 
 #: Units below which a Dense layer's shared products are split by rows (``Dense.by_rows``).
 NARROW = 128
+#: Units up to which a Dense layer split by rows computes its products in loops of its own (``Dense.thin``).
+THIN = 16
+
+
+def assign(src, target, value, indices):
+    """One line per index: ``w0 = WK[0]``, ``w1 = WK[1]``, ... (``target`` and ``value`` with ``{}`` for it)."""
+    for i in indices:
+        src(f"{target.format(i)} = {value.format(i)}")
 
 
 def thread_block(src, count, index="p", lo="c0", hi="c1", parts="T"):
@@ -142,6 +150,11 @@ class Identity(Block):
 
 
 class Dense(Block):
+    #: the Dense layer below whose activation derivative this thin layer applies (``fold``), and whether this
+    #: layer's derivative is applied by the layer above
+    below = None
+    folded = False
+
     def declare(self):
         layer, c = self.layer, self.c
         n = layer.units
@@ -178,6 +191,12 @@ class Dense(Block):
                                  and not c.optimizer.by_kernel_rows)
         if self.gradient_by_rows:  # the partial sums of all blocks of rows but the first (none on one thread)
             self.role("GP", np.zeros((max(0, c.threads - 1), *layer.params["kernel"].shape), c.dtype))
+        self.thin = self.by_rows and layer.units <= THIN
+        if self.thin:
+            m = layer.params["kernel"].shape[0]
+            self.role("WK", c.placed((n, m), c.dtype))
+            self.role("KP", c.placed((c.threads, n, m), c.dtype))
+            self.role("BP", c.placed((c.threads, n), c.dtype))
 
     def parallel_forward(self, training):
         return self.transposed and training or self.c.split
@@ -227,6 +246,13 @@ class Dense(Block):
         src("n = W.shape[1]")
         src("k = W.shape[0]")
         self.open_block(src)
+        if self.thin:  # this thread's block of the kernel's rows, transposed for the backward pass
+            src("for kk in range(split_at(k, p, T), split_at(k, p + 1, T)):")
+            with src.block():
+                src("wv = W[kk]")
+                src("for j in range(n):")
+                with src.block():
+                    src("WK[j, kk] = wv[j]")
         src("if r1 > r0 and c1 > c0:")
         with src.block():
             src("gemm(False, False, r1 - r0, c1 - c0, k, H_in, r0 * H_in.shape[1], H_in.shape[1], W, c0, n, Z, "
@@ -263,7 +289,7 @@ class Dense(Block):
         columns, or of the batch's rows: ``input_grad_by_rows``), then the kernel's and bias's gradients
         (``OptimizerCode.split_gradients``); the update follows over the flat buffer (``OptimizerCode.update``)."""
         act, parts = self.layer.activation, []
-        if not self.fused:
+        if not (self.fused or self.folded):
             src = Source()
             if act.rowwise:
                 activation_backward(src, act, "Z", "H_out", "D_out", "DZ", self.act_args)
@@ -284,6 +310,12 @@ class Dense(Block):
             src = Source()
             self.c.optimizer.kernel_row_pass(src, self, need_input_grad)
             parts.append((src, True))
+            return parts
+        if self.thin:
+            if need_input_grad or self.layer.trainable:
+                src = Source()
+                self.thin_backward(src, need_input_grad)
+                parts.append((src, True))
             return parts
         if need_input_grad:
             src = Source()
@@ -306,6 +338,83 @@ class Dense(Block):
             self.c.optimizer.dense_gradients(src, self)
             parts.append((src, True))
         return parts
+
+    def fold(self, below):
+        """Apply the activation derivative of ``below`` (the Dense layer under this thin one) in this layer's input
+        gradient, row by row as it is computed: ``DZ_below = act'(Z_below, H_in, D_in)``; ``below`` then skips
+        its own pass (``folded``), and ``D_in`` is never written."""
+        self.below, below.folded = below, True
+        self.roles["Z_below"] = below.roles["Z"]
+        self.roles["DZ_below"] = below.roles["DZ"]
+        self.below_args = []
+        for k, name in enumerate(below.act_args):
+            self.roles[f"b{k}_"] = below.roles[name]
+            self.below_args.append(f"b{k}_")
+
+    def thin_backward(self, src, need_input_grad):
+        """A thin layer's input gradient and kernel and bias gradients in one pass over each thread's rows, in loops
+        of its own (``thin``): ``D_in[s] = sum_j DZ[s, j] WK[j]`` (``WK``: the kernel transposed by the forward
+        pass) and, per block of rows ``p`` of a count fixed when the step is composed, the partial sums
+        ``KP[p, j] = sum_s DZ[s, j] H_in[s]`` (four rows at a time) and ``BP[p, j] = sum_s DZ[s, j]``; then each
+        thread adds the partial sums of its block of the kernel's rows, in block order
+        (``OptimizerCode.thin_gradients``).  The units are unrolled (their count is known when the step is
+        composed): each loop over a row keeps every unit's term in registers."""
+        units = range(self.layer.units)
+        src("m = W.shape[0]")
+        src("n = W.shape[1]")
+        src("parts = KP.shape[0]")
+        if need_input_grad:
+            assign(src, "w{}", "WK[{}]", units)
+        thread_block(src, "B", lo="r0", hi="r1", parts="parts")
+        if need_input_grad:
+            total = ' + '.join(f'd{j} * w{j}[i]' for j in units)
+            src("for s in range(r0, r1):")
+            with src.block():
+                src("dv = DZ[s]")
+                assign(src, "d{}", "dv[{}]", units)
+                if self.below is None:
+                    src("iv = D_in[s, :m]")
+                    src("for i in range(m):")
+                    with src.block():
+                        src(f"iv[i] = {total}")
+                else:  # the layer below's activation derivative too (``fold``)
+                    grad = src.use(self.below.layer.activation.grad)
+                    extra = "".join(f", {x}" for x in self.below_args)
+                    src("zv = Z_below[s, :m]")
+                    src("av = H_in[s, :m]")
+                    src("gv = DZ_below[s, :m]")
+                    src("for i in range(m):")
+                    with src.block():
+                        src(f"gv[i] = {grad}(zv[i], av[i], {total}{extra})")
+        if self.layer.trainable:
+            src("kp = KP[p]")
+            src("bp = BP[p]")
+            src("for j in range(n):")
+            with src.block():
+                src("kv = kp[j]")
+                src("for i in range(m):")
+                with src.block():
+                    src("kv[i] = ZERO")
+                src("bp[j] = ZERO")
+            for step in (4, 1):  # four rows at a time, then the rest one by one
+                src("s = r0" if step == 4 else "while s < r1:")
+                if step == 4:
+                    src("while s + 4 <= r1:")
+                with src.block():
+                    rows = range(step)
+                    assign(src, "h{}", "H_in[s + {}, :m]", rows)
+                    src("for j in range(n):")
+                    with src.block():
+                        src("kv = kp[j]")
+                        assign(src, "d{}", "DZ[s + {}, j]", rows)
+                        src("for i in range(m):")
+                        with src.block():
+                            src(f"kv[i] += {' + '.join(f'd{r} * h{r}[i]' for r in rows)}")
+                        src(f"bp[j] += {' + '.join(f'd{r}' for r in rows)}")
+                    src(f"s += {step}")
+        src.depth -= 1
+        if self.layer.trainable:
+            self.c.optimizer.thin_gradients(src, self)
 
     def product(self, src):
         """``Z = H_in W + b`` for one sample with the kernel transposed (rows of WT: contiguous loops)."""

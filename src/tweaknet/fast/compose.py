@@ -78,6 +78,11 @@ class Composer:
             block.declare()
             if isinstance(block.layer, Dense):
                 block.roles.update(self.optimizer.roles_of(block))
+        for below, block in zip(self.blocks, self.blocks[1:]):
+            if (getattr(block, "thin", False) and block.i > self.first_trainable and isinstance(below, DenseBlock)
+                    and not below.fused and not below.layer.activation.rowwise and not self.optimizer.by_kernel_rows
+                    ):
+                block.fold(below)
         self.loss_args = [self.arg(f"lv{k}", v) for k, v in enumerate(model.loss.value_args(self.dtype))]
         self.metric_args = [[self.arg(f"ma{m}_{k}", v) for k, v in enumerate(metric.rule_args(self.dtype))]
                             for m, metric in enumerate(model.compiled_metrics)]
@@ -615,6 +620,31 @@ class OptimizerCode:
                 f"{alpha})")
         self.bias_block(src, block, update=self.into_weights)
         src.depth -= 1
+
+    def thin_gradients(self, src, block):
+        """After a thin layer's pass over the batch's rows (``blocks.Dense.thin_backward``): the sums of the partial
+        sums ``KP`` and ``BP`` into the kernel's and bias's gradients (each thread a block of the kernel's rows), or,
+        with the update in the product (``into_weights``), straight into the kernel and bias."""
+        thread_block(src, "m", lo="k0", hi="k1")
+        src("for k in range(k0, k1):")
+        with src.block():
+            src("for j in range(n):")
+            with src.block():
+                src("g = KP[0, j, k]")
+                src("for q in range(1, parts):")
+                with src.block():
+                    src("g += KP[q, j, k]")
+                src("W[k, j] = W[k, j] - lin * g" if self.into_weights else "GW[k, j] = g")
+        src.depth -= 1
+        src("for j in range(n):")
+        with src.block():
+            src("g = BP[0, j]")
+            src("for q in range(1, parts):")
+            with src.block():
+                src("g += BP[q, j]")
+            src("Gb[j] = g")
+        if self.into_weights:
+            self.bias_update(src, block, "Gb[j]")
 
     def gradient_by_batch_rows(self, src):
         """The kernel's gradient by blocks of the batch's rows, for a layer whose forward product and input gradient are
