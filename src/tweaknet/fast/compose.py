@@ -78,10 +78,10 @@ class Composer:
             block.declare()
             if isinstance(block.layer, Dense):
                 block.roles.update(self.optimizer.roles_of(block))
+        # a thin layer's input gradient applies the elementwise activation derivative of a Dense layer right below it
         for below, block in zip(self.blocks, self.blocks[1:]):
             if (getattr(block, "thin", False) and block.i > self.first_trainable and isinstance(below, DenseBlock)
-                    and not below.fused and not below.layer.activation.rowwise and not self.optimizer.by_kernel_rows
-                    ):
+                    and not (below.fused or below.layer.activation.rowwise or self.optimizer.by_kernel_rows)):
                 block.fold(below)
         self.loss_args = [self.arg(f"lv{k}", v) for k, v in enumerate(model.loss.value_args(self.dtype))]
         self.metric_args = [[self.arg(f"ma{m}_{k}", v) for k, v in enumerate(metric.rule_args(self.dtype))]
