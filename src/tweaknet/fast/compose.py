@@ -621,10 +621,10 @@ class OptimizerCode:
         self.bias_block(src, block, update=self.into_weights)
         src.depth -= 1
 
-    def thin_gradients(self, src, block):
+    def thin_gradients(self, src):
         """After a thin layer's pass over the batch's rows (``blocks.Dense.thin_backward``): the sums of the partial
-        sums ``KP`` and ``BP`` into the kernel's and bias's gradients (each thread a block of the kernel's rows), or,
-        with the update in the product (``into_weights``), straight into the kernel and bias."""
+        sums ``KP`` into the kernel's gradient (each thread a block of the kernel's rows), or, with the update in the
+        product (``into_weights``), straight into the kernel."""
         thread_block(src, "m", lo="k0", hi="k1")
         src("for k in range(k0, k1):")
         with src.block():
@@ -636,15 +636,6 @@ class OptimizerCode:
                     src("g += KP[q, j, k]")
                 src("W[k, j] = W[k, j] - lin * g" if self.into_weights else "GW[k, j] = g")
         src.depth -= 1
-        src("for j in range(n):")
-        with src.block():
-            src("g = BP[0, j]")
-            src("for q in range(1, parts):")
-            with src.block():
-                src("g += BP[q, j]")
-            src("Gb[j] = g")
-        if self.into_weights:
-            self.bias_update(src, block, "Gb[j]")
 
     def gradient_by_batch_rows(self, src):
         """The kernel's gradient by blocks of the batch's rows, for a layer whose forward product and input gradient are
