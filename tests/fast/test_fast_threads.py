@@ -65,6 +65,14 @@ WIDE = {
         [tn.layers.Dense(130, use_bias=False), tn.layers.BatchNormalization(), tn.layers.Activation("relu"),
          tn.layers.Dense(33, activation="softmax"), tn.layers.Dense(4, activation="softmax")],
         tn.optimizers.AdamW(0.01, clipnorm=1.0)),
+    # each kernel and bias updated by the thread that completed its gradient (``OptimizerCode.in_pieces``), with
+    # weight decay and clipping by value; the batch normalization's parameters by the update pass; a 24-unit layer's
+    # input gradient, by blocks of columns, applies the ELU derivative of the layer below (``blocks.Dense.fold``)
+    "wide_adamw_batchnorm_clipvalue": lambda: model(
+        [tn.layers.Dense(132, use_bias=False), tn.layers.BatchNormalization(), tn.layers.Activation("relu"),
+         tn.layers.Dense(40, activation="elu", kernel_regularizer=tn.regularizers.L2(1e-3)),
+         tn.layers.Dense(24, activation="tanh"), tn.layers.Dense(4, activation="softmax")],
+        tn.optimizers.AdamW(0.01, clipvalue=0.5)),
     # the book's plain SGD: with batches each kernel is updated by its own gradient product (alpha = -lr); the
     # batch normalization's parameters by the update pass
     "wide_sgd_tanh_batchnorm_mse": lambda: model(
@@ -145,6 +153,15 @@ def test_shared_products_equal_the_reference_path(case, batch_size, by, shared, 
         for b in dense]
     # a layer of at most THIN units (all are split by rows) computes its backward pass in loops of its own
     assert [b.thin for b in dense] == [b.layer.units <= 16 and not composer.optimizer.by_kernel_rows for b in dense]
+    # each Dense layer's update in its own pieces, but under norm clipping, with the row pass, or where plain SGD
+    # updates the kernel in its product
+    assert composer.optimizer.in_pieces == (not composer.optimizer.by_kernel_rows and "clipnorm" not in case
+                                            and "wide_sgd_tanh" not in case)
+    # a Dense layer right above a Dense layer with an elementwise activation applies its derivative
+    for below, block in zip(composer.blocks, composer.blocks[1:]):
+        folds = (type(below).__name__ == type(block).__name__ == "Dense" and not composer.optimizer.by_kernel_rows
+                 and not below.layer.activation.rowwise)
+        assert (getattr(block, "below", None) is below, getattr(below, "folded", False)) == (folds, folds)
     reference, loss_r, pred_r = train(case, batch_size, 1, monkeypatch, reference=True)
     scale = np.abs(reference.flat.params).max()
     assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale

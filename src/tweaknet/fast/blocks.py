@@ -150,8 +150,8 @@ class Identity(Block):
 
 
 class Dense(Block):
-    #: the Dense layer below whose activation derivative this thin layer applies (``fold``), and whether this
-    #: layer's derivative is applied by the layer above
+    #: the Dense layer below whose activation derivative this layer applies in its input gradient (``fold``), and
+    #: whether this layer's derivative is applied by the layer above
     below = None
     folded = False
 
@@ -290,7 +290,9 @@ class Dense(Block):
     def split_backward(self, need_input_grad):
         """The gradient at ``z`` (by this thread's blocks), then the input gradient (each thread a block of the input's
         columns, or of the batch's rows: ``input_grad_by_rows``), then the kernel's and bias's gradients
-        (``OptimizerCode.split_gradients``); the update follows over the flat buffer (``OptimizerCode.update``)."""
+        (``OptimizerCode.split_gradients``), each thread updating the blocks it completed
+        (``OptimizerCode.in_pieces``; under norm clipping the update follows over the flat buffer:
+        ``OptimizerCode.update``)."""
         act, parts = self.layer.activation, []
         if not (self.fused or self.folded):
             src = Source()
@@ -329,11 +331,13 @@ class Dense(Block):
                 src("if r1 > r0:")
                 with src.block():
                     src("gemm(False, True, r1 - r0, m, n, DZ, r0 * n, n, W, 0, n, D_in, r0 * m, m, 0.0, 1.0)")
+                    self.fold_block(src, "r0", "r1", "0", "m")
             else:  # each thread a block of D_in's columns
                 thread_block(src, "m", lo="k0", hi="k1")
                 src("if k1 > k0:")
                 with src.block():
                     src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0, 1.0)")
+                    self.fold_block(src, "0", "B", "k0", "k1")
             src.depth -= 1
             parts.append((src, True))
         if self.layer.trainable:
@@ -343,9 +347,11 @@ class Dense(Block):
         return parts
 
     def fold(self, below):
-        """Apply the activation derivative of ``below`` (the Dense layer under this thin one) in this layer's input
-        gradient, row by row as it is computed: ``DZ_below = act'(Z_below, H_in, D_in)``; ``below`` then skips
-        its own pass (``folded``), and ``D_in`` is never written."""
+        """Apply the activation derivative of ``below`` (the Dense layer right under this one) where this layer's
+        input gradient is computed, on each thread's block of it: ``DZ_below = act'(Z_below, H_in, D_in)``;
+        ``below`` then skips its own pass (``folded``).  A thin layer applies it row by row as it computes each
+        input gradient's row, and never writes ``D_in``; a wider one right after its product gave the thread's
+        block, while the block is in the thread's cache (``fold_block``)."""
         self.below, below.folded = below, True
         self.roles["Z_below"] = below.roles["Z"]
         self.roles["DZ_below"] = below.roles["DZ"]
@@ -353,6 +359,28 @@ class Dense(Block):
         for k, name in enumerate(below.act_args):
             self.roles[f"b{k}_"] = below.roles[name]
             self.below_args.append(f"b{k}_")
+
+    def fold_derivative(self, src, d):
+        """The derivative of the folded layer below, ``gv[i]``, from its ``zv[i]``, ``av[i]`` and the input gradient
+        ``d`` (an expression)."""
+        grad = src.use(self.below.layer.activation.grad)
+        extra = "".join(f", {x}" for x in self.below_args)
+        src(f"gv[i] = {grad}(zv[i], av[i], {d}{extra})")
+
+    def fold_block(self, src, r0, r1, k0, k1):
+        """Where a layer below is folded (``fold``): its derivative on the block ``[r0:r1, k0:k1]`` of ``D_in``
+        that this thread has just written."""
+        if self.below is None:
+            return
+        src(f"for s in range({r0}, {r1}):")
+        with src.block():
+            src(f"zv = Z_below[s, {k0}:{k1}]")
+            src(f"av = H_in[s, {k0}:{k1}]")
+            src(f"dv = D_in[s, {k0}:{k1}]")
+            src(f"gv = DZ_below[s, {k0}:{k1}]")
+            src(f"for i in range({k1} - {k0}):")  # from 0 over slices: LLVM vectorizes it
+            with src.block():
+                self.fold_derivative(src, "dv[i]")
 
     def thin_backward(self, src, need_input_grad):
         """A thin layer's input gradient and kernel and bias gradients in one pass over each thread's rows, in loops
@@ -383,14 +411,12 @@ class Dense(Block):
                     with src.block():
                         src(f"iv[i] = {total}")
                 else:  # the layer below's activation derivative too (``fold``)
-                    grad = src.use(self.below.layer.activation.grad)
-                    extra = "".join(f", {x}" for x in self.below_args)
                     src("zv = Z_below[s, :m]")
                     src("av = H_in[s, :m]")
                     src("gv = DZ_below[s, :m]")
                     src("for i in range(m):")
                     with src.block():
-                        src(f"gv[i] = {grad}(zv[i], av[i], {total}{extra})")
+                        self.fold_derivative(src, total)
         if self.layer.trainable:
             src("kp = KP[p]")
             src("for j in range(n):")
@@ -410,10 +436,11 @@ class Dense(Block):
                     src("for i in range(m):")
                     with src.block():
                         src("kv[i] += d * hv[i]")
-            self.c.optimizer.bias_block(src, self, update=self.c.optimizer.into_weights, parts="parts")
+            opt = self.c.optimizer
+            opt.bias_block(src, self, update=opt.into_weights or opt.in_pieces, parts="parts")
         src.depth -= 1
         if self.layer.trainable:
-            self.c.optimizer.thin_gradients(src)
+            self.c.optimizer.thin_gradients(src, self)
 
     def product(self, src):
         """``Z = H_in W + b`` for one sample with the kernel transposed (rows of WT: contiguous loops)."""

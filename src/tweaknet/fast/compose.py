@@ -78,9 +78,11 @@ class Composer:
             block.declare()
             if isinstance(block.layer, Dense):
                 block.roles.update(self.optimizer.roles_of(block))
-        # a thin layer's input gradient applies the elementwise activation derivative of a Dense layer right below it
+        # shared between threads, a Dense layer's input gradient applies the elementwise activation derivative of a
+        # Dense layer right below it (``blocks.Dense.fold``)
         for below, block in zip(self.blocks, self.blocks[1:]):
-            if (getattr(block, "thin", False) and block.i > self.first_trainable and isinstance(below, DenseBlock)
+            if (self.split and isinstance(block, DenseBlock) and block.i > self.first_trainable
+                    and isinstance(below, DenseBlock)
                     and not (below.fused or below.layer.activation.rowwise or self.optimizer.by_kernel_rows)):
                 block.fold(below)
         self.loss_args = [self.arg(f"lv{k}", v) for k, v in enumerate(model.loss.value_args(self.dtype))]
@@ -401,6 +403,11 @@ class OptimizerCode:
         from . import ROW_PASS_BATCH
         self.by_kernel_rows = composer.split and composer.batch_size <= ROW_PASS_BATCH and self.clip in (None, "value")
         self.into_weights = not composer.single and not self.by_kernel_rows and updates_in_product(composer.model)
+        #: Shared between threads otherwise (any rule but norm clipping): each Dense kernel's update where its
+        #: gradient is complete, by the thread that completed its block of rows (``split_gradients``,
+        #: ``gradient_by_batch_rows``, ``thin_gradients``), and its bias's where the bias's gradient is summed.
+        self.in_pieces = (composer.split and not self.by_kernel_rows and not self.into_weights
+                          and self.clip in (None, "value"))
 
     def declare(self):
         c, opt, flat = self.c, self.opt, self.c.model.flat
@@ -575,8 +582,6 @@ class OptimizerCode:
         takes a block of the kernel's rows ``k0:k1`` (inputs) and, row by row, the input gradient from the row as it
         was (``D_in[s, k] = DZ[s] . W[k]``), the row's gradient (``sum_s H_in[s, k] DZ[s]``) and its update; then
         its block of the bias's columns, gradient and update.  Loops from 0 over row views: LLVM vectorizes them."""
-        penalty = "pg_kernel" if "pg_kernel" in block.roles else None
-        kept = [s for s, k in zip(self.slots, self.kept) if k]
         src("m = W.shape[0]")
         src("n = W.shape[1]")
         thread_block(src, "m", lo="k0", hi="k1")
@@ -584,8 +589,6 @@ class OptimizerCode:
         src("for k in range(k0, k1):")
         with src.block():
             src("wv = W[k]")
-            for s in kept:
-                src(f"{s}v = {s}k[k]")
             if need_input_grad:
                 src("for s in range(B):")
                 with src.block():
@@ -596,9 +599,7 @@ class OptimizerCode:
                         src("acc += dv[j] * wv[j]")
                     src("D_in[s, k] = acc")
             sum_of_rows(src, "gv", "DZ[{s}]", weight="H_in[{s}, k]")
-            src("for j in range(n):")
-            with src.block():
-                self.element(src, "j", "gv[j]", penalty, "wv", [f"{s}v" for s in self.slots])
+            self.kernel_row_update(src, block)
         self.bias_block(src, block, update=True)
         src.depth -= 1
 
@@ -610,7 +611,7 @@ class OptimizerCode:
         src("m = W.shape[0]")
         src("n = W.shape[1]")
         if block.gradient_by_rows:
-            self.gradient_by_batch_rows(src)
+            self.gradient_by_batch_rows(src, block)
             return
         thread_block(src, "m", lo="k0", hi="k1")
         src("if k1 > k0:")
@@ -618,10 +619,28 @@ class OptimizerCode:
             target, beta, alpha = ("W", "1.0", "-lin") if self.into_weights else ("GW", "0.0", "1.0")
             src(f"gemm(True, False, k1 - k0, n, B, H_in, k0, H_in.shape[1], DZ, 0, n, {target}, k0 * n, n, {beta}, "
                 f"{alpha})")
-        self.bias_block(src, block, update=self.into_weights)
+        if self.in_pieces:
+            src("for k in range(k0, k1):")
+            with src.block():
+                self.kernel_row_update(src, block, "GW[k]")
+        self.bias_block(src, block, update=self.into_weights or self.in_pieces)
         src.depth -= 1
 
-    def thin_gradients(self, src):
+    def kernel_row_update(self, src, block, grad="gv"):
+        """In a loop over the kernel's rows ``k``: update row ``k`` (and its slots) from its gradient ``grad``, a row
+        (``in_pieces``, ``kernel_row_pass``)."""
+        penalty = "pg_kernel" if "pg_kernel" in block.roles else None
+        if grad != "gv":
+            src(f"gv = {grad}")
+        src("wv = W[k]")
+        for s, kept in zip(self.slots, self.kept):
+            if kept:
+                src(f"{s}v = {s}k[k]")
+        src("for j in range(n):")
+        with src.block():
+            self.element(src, "j", "gv[j]", penalty, "wv", [f"{s}v" for s in self.slots])
+
+    def thin_gradients(self, src, block):
         """After a thin layer's pass over the batch's rows (``blocks.Dense.thin_backward``): the sums of the partial
         sums ``KP`` into the kernel's gradient (each thread a block of the kernel's rows), or, with the update in the
         product (``into_weights``), straight into the kernel."""
@@ -634,10 +653,14 @@ class OptimizerCode:
                 src("for q in range(1, parts):")
                 with src.block():
                     src("g += KP[q, j, k]")
-                src("W[k, j] = W[k, j] - lin * g" if self.into_weights else "GW[k, j] = g")
+                if self.in_pieces:
+                    penalty = "pg_kernel" if "pg_kernel" in block.roles else None
+                    self.element(src, "k, j", "g", penalty, "W", [f"{s}k" for s in self.slots])
+                else:
+                    src("W[k, j] = W[k, j] - lin * g" if self.into_weights else "GW[k, j] = g")
         src.depth -= 1
 
-    def gradient_by_batch_rows(self, src):
+    def gradient_by_batch_rows(self, src, block):
         """The kernel's gradient by blocks of the batch's rows, for a layer whose forward product and input gradient are
         split by rows (``blocks.Dense.gradient_by_rows``): each of ``parts`` blocks (the partial buffer ``GP`` holds all
         but the first; a count fixed when the step is composed, whatever threads then run it) gives the sum over its
@@ -653,18 +676,29 @@ class OptimizerCode:
         src("else:")
         with src.block():
             src("out[:] = ZERO")
-        self.bias_block(src, None, parts="parts")
+        self.bias_block(src, block, update=self.in_pieces, parts="parts")
         src.depth -= 1
         thread_block(src, "m", lo="k0", hi="k1")
+        if self.in_pieces:  # each row's sum in a row of the thread's own, then the row's update
+            src("gs = np.empty(n, CAST)")
         src("for k in range(k0, k1):")
         with src.block():
-            src("gv = GW[k]")
+            if self.in_pieces:
+                src("gv = gs")
+                src("wv = GW[k]")
+                src("for j in range(n):")
+                with src.block():
+                    src("gv[j] = wv[j]")
+            else:
+                src("gv = GW[k]")
             src("for q in range(parts - 1):")
             with src.block():
                 src("pv = GP[q, k]")
                 src("for j in range(n):")
                 with src.block():
                     src("gv[j] += pv[j]")
+            if self.in_pieces:
+                self.kernel_row_update(src, block)
         src.depth -= 1
 
     def bias_block(self, src, block, update=False, parts="T"):
@@ -683,7 +717,7 @@ class OptimizerCode:
         body = source.Source()
         roles = {"P": "P", "G": "G", "wd": "wd", "cl": "cl", "segments": "segments", "rest": "rest",
                  **{s: s for s in self.slots}, **{f"q{k}": f"q{k}" for k in range(self.n_scalars)}}
-        if self.fuse or self.into_weights or self.by_kernel_rows:  # the Dense layers were updated in their pieces
+        if self.fuse or self.into_weights or self.by_kernel_rows or self.in_pieces:  # Dense layers: in their pieces
             body("for z in range(rest.shape[0]):")
             with body.block():
                 body("for e in range(rest[z, 0], rest[z, 1]):")
