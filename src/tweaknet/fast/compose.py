@@ -642,8 +642,8 @@ class OptimizerCode:
 
     def thin_gradients(self, src, block):
         """After a thin layer's pass over the batch's rows (``blocks.Dense.thin_backward``): the sums of the partial
-        sums ``KP`` into the kernel's gradient (each thread a block of the kernel's rows), or, with the update in the
-        product (``into_weights``), straight into the kernel."""
+        sums ``KP`` into the kernel's gradient (each thread a block of the kernel's rows); with the update in the
+        product (``into_weights``) straight into the kernel, or into its update (``in_pieces``)."""
         thread_block(src, "m", lo="k0", hi="k1")
         src("for k in range(k0, k1):")
         with src.block():
@@ -664,8 +664,9 @@ class OptimizerCode:
         """The kernel's gradient by blocks of the batch's rows, for a layer whose forward product and input gradient are
         split by rows (``blocks.Dense.gradient_by_rows``): each of ``parts`` blocks (the partial buffer ``GP`` holds all
         but the first; a count fixed when the step is composed, whatever threads then run it) gives the sum over its
-        rows, from the rows its thread wrote, into ``GW`` or ``GP``; then each thread adds the partial sums into its
-        block of ``GW``'s rows, in the same order whichever thread does it."""
+        rows, from the rows its thread wrote, into ``GW`` or ``GP``; then each thread adds the partial sums of its
+        block of the kernel's rows, in the same order whichever thread does it: into ``GW``, or, with the update in
+        the pieces (``in_pieces``), into a row of its own that updates the kernel's row at once."""
         src("parts = GP.shape[0] + 1")
         thread_block(src, "B", lo="r0", hi="r1", parts="parts")
         src("out = GW.reshape(-1) if p == 0 else GP[p - 1].reshape(-1)")
@@ -685,10 +686,10 @@ class OptimizerCode:
         with src.block():
             if self.in_pieces:
                 src("gv = gs")
-                src("wv = GW[k]")
+                src("rv = GW[k]")
                 src("for j in range(n):")
                 with src.block():
-                    src("gv[j] = wv[j]")
+                    src("gv[j] = rv[j]")
             else:
                 src("gv = GW[k]")
             src("for q in range(parts - 1):")
