@@ -622,16 +622,15 @@ class OptimizerCode:
         if self.in_pieces:
             src("for k in range(k0, k1):")
             with src.block():
-                self.kernel_row_update(src, block, "GW[k]")
+                src("gv = GW[k]")
+                self.kernel_row_update(src, block)
         self.bias_block(src, block, update=self.into_weights or self.in_pieces)
         src.depth -= 1
 
-    def kernel_row_update(self, src, block, grad="gv"):
-        """In a loop over the kernel's rows ``k``: update row ``k`` (and its slots) from its gradient ``grad``, a row
+    def kernel_row_update(self, src, block):
+        """In a loop over the kernel's rows ``k``: update row ``k`` (and its slots) from its gradient, the row ``gv``
         (``in_pieces``, ``kernel_row_pass``)."""
         penalty = "pg_kernel" if "pg_kernel" in block.roles else None
-        if grad != "gv":
-            src(f"gv = {grad}")
         src("wv = W[k]")
         for s, kept in zip(self.slots, self.kept):
             if kept:
@@ -645,6 +644,8 @@ class OptimizerCode:
         sums ``KP`` into the kernel's gradient (each thread a block of the kernel's rows); with the update in the
         product (``into_weights``) straight into the kernel, or into its update (``in_pieces``)."""
         thread_block(src, "m", lo="k0", hi="k1")
+        if self.in_pieces:  # each row's sums in a row of the thread's own, then the row's update
+            src("gv = np.empty(n, CAST)")
         src("for k in range(k0, k1):")
         with src.block():
             src("for j in range(n):")
@@ -653,11 +654,10 @@ class OptimizerCode:
                 src("for q in range(1, parts):")
                 with src.block():
                     src("g += KP[q, j, k]")
-                if self.in_pieces:
-                    penalty = "pg_kernel" if "pg_kernel" in block.roles else None
-                    self.element(src, "k, j", "g", penalty, "W", [f"{s}k" for s in self.slots])
-                else:
-                    src("W[k, j] = W[k, j] - lin * g" if self.into_weights else "GW[k, j] = g")
+                src("gv[j] = g" if self.in_pieces else "W[k, j] = W[k, j] - lin * g" if self.into_weights
+                    else "GW[k, j] = g")
+            if self.in_pieces:
+                self.kernel_row_update(src, block)
         src.depth -= 1
 
     def gradient_by_batch_rows(self, src, block):
