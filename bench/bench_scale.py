@@ -35,7 +35,11 @@ max(256, 2 x batch) samples then estimates the full epoch; a contender whose epo
 ``--budget`` (60) seconds is timed on a slice of about 10 seconds' worth of samples, at most ``--samples``
 (10000), a multiple of the batch size, and extrapolated (``*`` in the tables; JAX compiles its epoch for
 the slice's length ahead of time).  Then ``--repeats`` (5) timed epochs, each with a new shuffle, training
-on from where the previous one stopped; seconds per epoch = median wall time x 60000 / samples.  Memory:
+on from where the previous one stopped; seconds per epoch = median wall time x 60000 / samples.  The
+contenders' timed epochs are interleaved: every trial of a cell is started and warmed up in turn, then each
+times one epoch per round, one contender at a time, the order rotating from round to round, so that a machine
+whose speed drifts slows every contender alike (``--sequential``: each trial from start to end before the next).
+Per cell the output also gives tweaknet's ratio to the best peer round by round (median and range).  Memory:
 the trial's peak resident set (VmHWM, reset through /proc/self/clear_refs after the warm-up) during the
 timed epochs, minus the baseline; the peak during the warm-up is in the JSON (tweaknet compiles in a child
 process, ``tweaknet.fast.compiler``, which the trial lets go after the warm-up: its memory is in neither).
@@ -49,6 +53,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -265,7 +270,19 @@ def trial(args) -> int:
         losses.append(logs.get("loss"))
         return logs
 
-    walls, cpus, logs = run_trials(timed, range(args.repeats))
+    if args.sequential:
+        walls, cpus, logs = run_trials(timed, range(args.repeats))
+    else:                          # interleaved: each timed epoch when the parent says so (``Trial``)
+        print("READY", flush=True)
+        walls, cpus, logs = [], [], {}
+        for _ in range(args.repeats):
+            if not sys.stdin.readline():   # the parent went away
+                break
+            t0, c0 = time.perf_counter(), time.process_time()
+            logs = timed(None)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+            print(f"EPOCH {walls[-1]:.6f}", flush=True)
     peak = proc_status("VmHWM")
     print(json.dumps(dict(info, who=who, cell=cell.key, batch=B, samples=n, walls=walls, cpus=cpus,
                           warmup_s=warmup_s, warm_samples=warm_n, compile_s=compile_s, probe_s=probe, logs=logs,
@@ -290,19 +307,85 @@ def child_env(threads: int, cold_cache: str) -> dict:
     return env
 
 
-def run_child(who, cell, args, cores) -> dict | None:
-    with tempfile.TemporaryDirectory(prefix="bench-numba-cache-") as cold:
+class Trial:
+    """One contender's trial of one cell in a process of its own (``trial``), with an empty Numba cache.  Interleaved
+    (the default), the child builds and warms up, says ``READY`` and then times one epoch each time the parent writes
+    a line (``epoch``); ``result`` collects its JSON.  Sequential (``--sequential``), it runs every epoch at once."""
+
+    def __init__(self, who, cell, args, cores):
+        self.who, self.dead = who, False
+        self.cache = tempfile.mkdtemp(prefix="bench-numba-cache-")
+        self.err = tempfile.TemporaryFile(mode="w+")
         cmd = [sys.executable, str(Path(__file__).resolve()), "--trial", who, "--cell", cell.key,
                "--threads", str(args.threads), "--samples", str(args.samples), "--budget", str(args.budget),
-               "--repeats", str(args.repeats), "--seed", str(args.seed)]
+               "--repeats", str(args.repeats), "--seed", str(args.seed)] + (["--sequential"] if args.sequential else [])
         pin = (lambda: os.sched_setaffinity(0, cores[:args.threads])) if args.threads < len(cores) else None
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE, env=child_env(args.threads, cold),
-                              preexec_fn=pin)
-    lines = [ln for ln in proc.stdout.strip().splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        print(f"  {who:8s} FAILED (exit {proc.returncode}):\n{proc.stderr[-3000:]}", flush=True)
-        return None
-    return json.loads(lines[-1])
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
+                                     cwd=HERE, env=child_env(args.threads, self.cache), preexec_fn=pin)
+        self.out = []
+
+    def wait_for(self, word) -> bool:
+        """Read the child's output up to a line starting with ``word``; False if it ended first."""
+        for line in self.proc.stdout:
+            self.out.append(line)
+            if line.startswith(word):
+                return True
+        self.dead = True
+        return False
+
+    def epoch(self) -> bool:
+        """Have the child time one epoch, and wait for it."""
+        if self.dead:
+            return False
+        try:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.dead = True
+            return False
+        return self.wait_for("EPOCH")
+
+    def result(self) -> dict | None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.out.extend(self.proc.stdout)
+        code = self.proc.wait()
+        shutil.rmtree(self.cache, ignore_errors=True)
+        lines = [ln for ln in "".join(self.out).strip().splitlines() if ln.startswith("{")]
+        if code != 0 or not lines:
+            self.err.seek(0)
+            print(f"  {self.who:8s} FAILED (exit {code}):\n{self.err.read()[-3000:]}", flush=True)
+            return None
+        return json.loads(lines[-1])
+
+
+def run_cell(cell, contenders, args, cores) -> dict:
+    """Every contender's trial of ``cell``.  Interleaved, the trials are started and warmed up one after the other,
+    then time their epochs in rounds, one contender at a time, in an order that rotates from round to round: each
+    round's epochs run within seconds of each other, so that a machine whose speed drifts (a shared host: epochs of
+    the same code 20% apart minutes apart) slows every contender alike.  Sequential, each trial runs to its end
+    before the next starts."""
+    if args.sequential:
+        trials = {}
+        for who in contenders:
+            t = Trial(who, cell, args, cores)
+            trials[who] = t.result()
+        return {w: r for w, r in trials.items() if r is not None}
+    trials = {}
+    for who in contenders:
+        t = Trial(who, cell, args, cores)
+        if t.wait_for("READY"):
+            trials[who] = t
+        else:
+            t.result()             # prints why
+    order = list(trials)
+    for k in range(args.repeats):
+        for who in order[k % len(order):] + order[:k % len(order)] if order else []:
+            trials[who].epoch()
+    results = {who: t.result() for who, t in trials.items()}
+    return {w: r for w, r in results.items() if r is not None}
 
 
 def per_epoch(r) -> float:
@@ -330,9 +413,20 @@ def summary(rs: dict) -> dict:
     if tw is not None and peers:
         best = min(peers, key=peers.get)
         out["best_peer"], out["vs_best_peer"] = best, peers[best] / per_epoch(tw)
+        # per round of interleaved epochs: the best peer's epoch / tweaknet's epoch of the same round
+        pw, tw_ = rs[best], tw
+        out["rounds"] = [(p / pw["samples"]) / (t / tw_["samples"]) for p, t in zip(pw["walls"], tw_["walls"])]
     if tw is not None and "gemm" in rs:
         out["of_limit"] = per_epoch(rs["gemm"]) / per_epoch(tw)
     return out
+
+
+def rounds(sm) -> str:
+    """The per-round ratios of a cell (``summary``): their median and range."""
+    r = sm.get("rounds") or []
+    if len(r) < 2:
+        return "one round"
+    return f"median {statistics.median(r):.2f}x, {min(r):.2f}-{max(r):.2f}"
 
 
 def describe(who, r, cell) -> str:
@@ -360,14 +454,15 @@ def markdown(cells, results, threads) -> str:
         rs = results.get(c.key, {})
         sm = summary(rs)
         cols = [f"{fmt_s(per_epoch(rs[w]))}{star(rs[w])}" if w in rs else "-" for w in contenders]
-        ratio = f"{sm['vs_best_peer']:.2f}x ({sm['best_peer']})" if "vs_best_peer" in sm else "-"
+        ratio = f"{sm['vs_best_peer']:.2f}x ({sm['best_peer']}; rounds {rounds(sm)})" if "vs_best_peer" in sm else "-"
         frac = f"{sm['of_limit']:.2f}" if "of_limit" in sm else "-"
         mem = [mib(memory_kb(rs[w])) if w in rs else "-" for w in contenders if w != "gemm"]
         lines.append(f"| {c.label} | {c.batch} | " + " | ".join(cols) + f" | {ratio} | {frac} | " +
                      " | ".join(mem) + " |")
     lines += ["", f"Seconds per 60,000-sample epoch, median of the timed epochs, {threads} thread(s) for every "
               "contender; * = timed on a slice and extrapolated; tweaknet vs best peer = the faster peer's time / "
-              "tweaknet's (>1: tweaknet is faster); tweaknet / GEMM limit = the limit's time / tweaknet's; memory = "
+              "tweaknet's (>1: tweaknet is faster), and the same ratio round by round (interleaved epochs: its median and "
+              "range); tweaknet / GEMM limit = the limit's time / tweaknet's; memory = "
               "peak resident set during the timed epochs minus the resident set after imports and data loading "
               "(MiB).",
               "", "| network | batch | tweaknet warm-up (compile) s | PyTorch warm-up s | JAX compile s | tweaknet path |",
@@ -410,6 +505,8 @@ def main(argv=None) -> int:
                     help="seconds per epoch above which an epoch is timed on a slice (60; 0: always a slice)")
     ap.add_argument("--quick", action="store_true", help="a smoke run: every epoch on a slice of 2048 samples, "
                                                          "at most 2 repeats")
+    ap.add_argument("--sequential", action="store_true", help="run each trial to its end before the next starts "
+                    "(default: the contenders' timed epochs interleaved, round by round)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write all measurements here")
     ap.add_argument("--markdown", help="write the Markdown tables here")
@@ -451,23 +548,24 @@ def main(argv=None) -> int:
         contenders.remove("jax")
     sliced = (f"every epoch timed on a slice of {args.samples} samples" if args.budget <= 0 else
               f"epochs over {args.budget:g} s timed on a slice (at most {args.samples} samples)")
-    print(f"{len(cells)} cells x {len(contenders)} contenders, each trial in its own process; {args.repeats} timed "
-          f"epoch(s); {sliced}", flush=True)
+    how = ("one trial after the other" if args.sequential else
+           "their timed epochs interleaved, one round of every contender's epoch after another")
+    print(f"{len(cells)} cells x {len(contenders)} contenders, each trial in its own process, {how}; {args.repeats} "
+          f"timed epoch(s); {sliced}", flush=True)
     t_start, load_start = time.perf_counter(), loadavg()
     results = {}
     for cell in cells:
         print(f"\n== {cell.label}, batch {cell.batch} ({cell.key}; load {loadavg()})", flush=True)
         rs = results.setdefault(cell.key, {})
-        for who in contenders:
-            r = run_child(who, cell, args, cores)
-            if r is not None:
-                rs[who] = r
-                print(describe(who, r, cell), flush=True)
+        rs.update(run_cell(cell, contenders, args, cores))
+        for who, r in rs.items():
+            print(describe(who, r, cell), flush=True)
         sm = summary(rs)
         if sm:
             parts = []
             if "vs_best_peer" in sm:
-                parts.append(f"tweaknet vs best peer ({sm['best_peer']}): {sm['vs_best_peer']:.2f}x")
+                parts.append(f"tweaknet vs best peer ({sm['best_peer']}): {sm['vs_best_peer']:.2f}x "
+                             f"(round by round: {rounds(sm)})")
             if "of_limit" in sm:
                 parts.append(f"tweaknet / GEMM limit: {sm['of_limit']:.2f}")
             print("  -> " + "; ".join(parts), flush=True)
