@@ -105,6 +105,34 @@ def test_training_flushes_subnormals_and_restores_the_mode():
         assert flushed == 0
 
 
+def test_every_thread_of_the_compiled_paths_pool_flushes_subnormals():
+    """MXCSR is per thread: with more threads, the pool's threads (where the parallel loops and their one-thread BLAS
+    calls run) flush too while training, and get their mode back after."""
+    import numba
+    if platform.machine().lower() not in ("x86_64", "amd64") or numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs x86-64 and a pool of at least two threads")
+    from numba import njit, prange
+
+    from tweaknet.fast.denormals import _FTZ_DAZ, _stmxcsr
+
+    @njit(parallel=True)
+    def modes(blocks):
+        out = np.empty(blocks, np.uint32)
+        threads = np.empty(blocks, np.int64)
+        for c in prange(blocks):  # the mode of the thread that runs each block
+            out[c] = _stmxcsr()
+            threads[c] = numba.get_thread_id()
+        return out, threads
+
+    blocks = 8 * numba.config.NUMBA_NUM_THREADS
+    assert not (modes(blocks)[0] & _FTZ_DAZ).any()  # no thread flushes by default
+    with fast.numerics(2):
+        mode, threads = modes(blocks)
+        assert len(set(threads)) == 2  # both threads ran blocks
+        assert ((mode & _FTZ_DAZ) == _FTZ_DAZ).all()  # and both flush
+    assert not (modes(blocks)[0] & _FTZ_DAZ).any()  # restored on every thread
+
+
 def test_progress_reports_in_chunks_without_changing_the_numbers():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((20000, 12)).astype(np.float32)

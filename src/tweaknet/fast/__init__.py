@@ -174,7 +174,8 @@ def splits_step(model, batch_size) -> bool:
 @contextlib.contextmanager
 def numerics(threads: int = 1):
     """The mode training runs in, on the reference and the compiled path alike, where the ``fast`` extra
-    is installed: subnormals flushed to zero (see ``denormals.py``) and ``threads`` threads for BLAS and for
+    is installed: subnormals flushed to zero (see ``denormals.py``; with more than one thread on every thread of the
+    compiled path's pool too) and ``threads`` threads for BLAS and for
     the compiled path's parallel loops (:func:`threads_for` chooses them: one for the book's networks, every
     core for wide layers and large batches).  At batch 1 the compiled path makes no BLAS call and its
     parallel loops run over fixed chunks, so the thread count never changes the numbers
@@ -184,7 +185,7 @@ def numerics(threads: int = 1):
     with contextlib.ExitStack() as stack:
         if importlib.util.find_spec("numba") is not None:
             from .denormals import flush_denormals
-            stack.enter_context(flush_denormals())
+            stack.enter_context(flush_denormals(pool=threads > 1))
         stack.enter_context(blas_threads(threads))
         if importlib.util.find_spec("numba") is not None:
             stack.enter_context(_numba_threads(threads))

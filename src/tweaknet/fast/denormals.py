@@ -17,7 +17,8 @@ _X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 if _X86:
     from llvmlite import ir
-    from numba import njit, types
+    import numpy as np
+    from numba import njit, prange, types
     from numba.core import cgutils
     from numba.extending import intrinsic
 
@@ -50,16 +51,39 @@ if _X86:
     def set_mxcsr(value):
         _ldmxcsr(value)
 
+    @njit(parallel=True, cache=True)
+    def _set_on_threads(value, blocks):
+        for _ in prange(blocks):  # at least one block on every thread of the pool
+            _ldmxcsr(value)
+
+
+def _pool(value):
+    """Set the MXCSR of every thread of Numba's pool (the compiled path's parallel loops run there) to ``value``."""
+    import numba
+    threads = numba.config.NUMBA_NUM_THREADS
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        _set_on_threads(np.uint32(value), 4 * threads)
+    finally:
+        numba.set_num_threads(old)
+
 
 @contextlib.contextmanager
-def flush_denormals():
-    """Within the block, subnormal inputs and results of float operations in this thread become zero."""
+def flush_denormals(pool=False):
+    """Within the block, subnormal inputs and results of float operations in this thread become zero; with ``pool``,
+    in every thread of Numba's pool too (MXCSR is per thread: the compiled path's parallel loops, and the one-thread
+    BLAS calls they make, run on the pool's threads), which get this thread's previous mode back after."""
     if not _X86:
         yield
         return
     old = get_mxcsr()
     set_mxcsr(old | _FTZ_DAZ)
+    if pool:
+        _pool(old | _FTZ_DAZ)
     try:
         yield
     finally:
         set_mxcsr(old)
+        if pool:
+            _pool(old)
