@@ -285,6 +285,7 @@ def trial(args) -> int:
             print(f"EPOCH {walls[-1]:.6f}", flush=True)
     peak = proc_status("VmHWM")
     print(json.dumps(dict(info, who=who, cell=cell.key, batch=B, samples=n, walls=walls, cpus=cpus,
+                          interleaved=not args.sequential,
                           warmup_s=warmup_s, warm_samples=warm_n, compile_s=compile_s, probe_s=probe, logs=logs,
                           losses=losses, rss_base_kb=rss_base, rss_model_kb=rss_model, rss_after_warmup_kb=rss_warm,
                           peak_warmup_kb=peak_warmup, peak_timed_kb=peak if reset else None,
@@ -413,9 +414,9 @@ def summary(rs: dict) -> dict:
     if tw is not None and peers:
         best = min(peers, key=peers.get)
         out["best_peer"], out["vs_best_peer"] = best, peers[best] / per_epoch(tw)
-        # per round of interleaved epochs: the best peer's epoch / tweaknet's epoch of the same round
-        pw, tw_ = rs[best], tw
-        out["rounds"] = [(p / pw["samples"]) / (t / tw_["samples"]) for p, t in zip(pw["walls"], tw_["walls"])]
+        peer = rs[best]
+        if tw.get("interleaved") and peer.get("interleaved"):  # the best peer's epoch / tweaknet's, round by round
+            out["rounds"] = [(p / peer["samples"]) / (t / tw["samples"]) for p, t in zip(peer["walls"], tw["walls"])]
     if tw is not None and "gemm" in rs:
         out["of_limit"] = per_epoch(rs["gemm"]) / per_epoch(tw)
     return out
@@ -425,7 +426,7 @@ def rounds(sm) -> str:
     """The per-round ratios of a cell (``summary``): their median and range."""
     r = sm.get("rounds") or []
     if len(r) < 2:
-        return "one round"
+        return "one round" if r else "not interleaved"
     return f"median {statistics.median(r):.2f}x, {min(r):.2f}-{max(r):.2f}"
 
 
