@@ -5,8 +5,10 @@ geometrically into the subnormal range (below 1.2e-38 in float32), where every a
 operation on x86 takes ~100 cycles: an epoch of the book's configuration 4 became 40x slower.
 TensorFlow sets the CPU's flush-to-zero (FTZ) and denormals-are-zero (DAZ) modes for its
 threads; ``flush_denormals()`` does the same for the training thread while ``fit`` runs and
-restores the previous mode after.  A subnormal value is below float32 round-off of any weight it
-touches, so results stay equal to round-off.  PyTorch does not flush by default
+restores the previous mode after, and, when training uses more than one thread, for every thread
+of Numba's pool, where the compiled path's parallel loops run (the register is per thread).  A
+subnormal value is below float32 round-off of any weight it touches, so results stay equal to
+round-off.  PyTorch does not flush by default
 (``torch.set_flush_denormal``).  Implemented for x86-64 (the MXCSR register); elsewhere a no-op.
 """
 import contextlib
@@ -58,7 +60,9 @@ if _X86:
 
 
 def _pool(value):
-    """Set the MXCSR of every thread of Numba's pool (the compiled path's parallel loops run there) to ``value``."""
+    """Set the MXCSR of every thread of Numba's pool (the compiled path's parallel loops run there) to ``value``: a
+    parallel loop of four blocks per thread, which the OpenMP and workqueue layers split evenly, so every thread runs
+    at least one (TBB's work stealing gives no such promise: there a thread may keep its mode)."""
     import numba
     threads = numba.config.NUMBA_NUM_THREADS
     old = numba.get_num_threads()
