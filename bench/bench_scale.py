@@ -278,11 +278,10 @@ def trial(args) -> int:
         for _ in range(args.repeats):
             if not sys.stdin.readline():   # the parent went away
                 break
-            t0, c0 = time.perf_counter(), time.process_time()
-            logs = timed(None)
-            walls.append(time.perf_counter() - t0)
-            cpus.append(time.process_time() - c0)
-            print(f"EPOCH {walls[-1]:.6f}", flush=True)
+            wall, cpu, logs = run_trials(timed, [None])
+            walls += wall
+            cpus += cpu
+            print(f"EPOCH {wall[0]:.6f}", flush=True)
     peak = proc_status("VmHWM")
     print(json.dumps(dict(info, who=who, cell=cell.key, batch=B, samples=n, walls=walls, cpus=cpus,
                           interleaved=not args.sequential,
