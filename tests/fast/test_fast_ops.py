@@ -1,4 +1,4 @@
-"""The compiled path's own operations (``tweaknet/fast/ops.py``): the float32 tanh and BLAS on blocks of arrays."""
+"""The compiled path's own operations (``tweaknet/fast/ops.py``): the float32 tanh, BLAS on blocks of arrays and copies."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ from numba import njit  # noqa: E402
 
 from tweaknet import ops  # noqa: E402
 from tweaknet.fast.jit import JIT  # noqa: E402
-from tweaknet.fast.ops import gemm, split_at  # noqa: E402
+from tweaknet.fast.ops import gemm, put, split_at  # noqa: E402
 
 
 @njit(**JIT)
@@ -82,3 +82,23 @@ def test_split_at_covers_every_column_once_in_aligned_blocks():
             assert edges[0] == 0 and edges[-1] == n
             assert all(x <= y for x, y in zip(edges, edges[1:]))
             assert all(e % 16 == 0 for e in edges[:-1])
+
+
+@njit(**JIT)
+def _put_rows(dst, src, rows):  # as the generated code calls it: a block of rows, and one row
+    put(dst[:rows], src[:rows])
+    put(dst[rows], src[rows] * 2.0)
+
+
+def test_put_copies_blocks_and_rows_and_casts_to_the_destination_type():
+    src = np.arange(24.0).reshape(6, 4)
+    dst = np.full((6, 4), -1.0, np.float32)
+    _put_rows(dst, src, 3)
+    assert np.array_equal(dst[:3], src[:3].astype(np.float32))
+    assert np.array_equal(dst[3], (src[3] * 2).astype(np.float32))
+    assert np.all(dst[4:] == -1.0)  # nothing past the block
+
+
+def test_put_refuses_arrays_of_different_shapes():
+    with pytest.raises(ValueError, match="shapes differ"):
+        _put_rows(np.zeros((6, 4)), np.zeros((6, 5)), 3)

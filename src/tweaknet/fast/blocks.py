@@ -39,7 +39,7 @@ def activation_forward(src, act, z, a, args):
     src("for s in range(B):")
     with src.block():
         if act.rowwise:
-            src(f"{a}[s, :] = {value}({z}[s]{extra})")
+            src(f"put({a}[s], {value}({z}[s]{extra}))")
         else:
             src(f"for j in range({z}.shape[1]):")
             with src.block():
@@ -52,7 +52,7 @@ def activation_backward(src, act, z, a, d_out, d_in, args):
     src("for s in range(B):")
     with src.block():
         if act.rowwise:
-            src(f"{d_in}[s, :] = {grad}({z}[s], {a}[s], {d_out}[s]{extra})")
+            src(f"put({d_in}[s], {grad}({z}[s], {a}[s], {d_out}[s]{extra}))")
         else:
             src(f"for j in range({z}.shape[1]):")
             with src.block():
@@ -276,7 +276,7 @@ class Dense(Block):
                 rows = Source()
                 rows("for s in range(r0, r1):")
                 with rows.block():
-                    rows(f"H_out[s, :] = {rows.use(act.value)}(Z[s]{extra})")
+                    rows(f"put(H_out[s], {rows.use(act.value)}(Z[s]{extra}))")
                 helper = self.c.helper(src, rows, ["r0", "r1", "Z", "H_out", *self.act_args])
                 src(f"{helper}(r0, r1, Z, H_out{extra})")
         src.depth -= 1
@@ -591,24 +591,24 @@ class BatchNormalization(Block):
         use = src.use
         if training and self.layer.trainable:
             src(f"bmean, bvar = {use(batch_statistics)}(H_in[:B])")
-            src(f"mm[:] = {use(moving_average)}(mm, bmean, mom, omm)")
-            src(f"mv[:] = {use(moving_average)}(mv, bvar, mom, omm)")
+            src(f"put(mm, {use(moving_average)}(mm, bmean, mom, omm))")
+            src(f"put(mv, {use(moving_average)}(mv, bvar, mom, omm))")
             src(f"y, xh, inv_std = {use(batch_norm_value)}(H_in[:B], bmean, bvar, gamma, beta, eps)")
         else:
             src(f"y, xh, inv_std = {use(batch_norm_value)}(H_in[:B], mm, mv, gamma, beta, eps)")
-        src("H_out[:B] = y")
-        src("XH[:B] = xh")
-        src("IS[:] = inv_std")
+        src("put(H_out[:B], y)")
+        src("put(XH[:B], xh)")
+        src("put(IS, inv_std)")
 
     def backward(self, src, need_input_grad):
         if self.layer.trainable:
             src(f"dg, db = {src.use(batch_norm_param_grads)}(D_out[:B], XH[:B])")
             if self.layer.scale:
-                src("Ggamma[:] = dg")
+                src("put(Ggamma, dg)")
             if self.layer.center:
-                src("Gbeta[:] = db")
+                src("put(Gbeta, db)")
         if need_input_grad:
-            src(f"D_in[:B] = {src.use(batch_norm_grad)}(D_out[:B], XH[:B], IS, gamma, {bool(self.layer.trainable)})")
+            src(f"put(D_in[:B], {src.use(batch_norm_grad)}(D_out[:B], XH[:B], IS, gamma, {bool(self.layer.trainable)}))")
 
 
 class Dropout(Block):
@@ -658,14 +658,14 @@ class Maxout(Block):
         value = src.use(maxout_value)
         src("for s in range(B):")
         with src.block():
-            src(f"H_out[s, :] = {value}(H_in[s].reshape(units, -1))")
+            src(f"put(H_out[s], {value}(H_in[s].reshape(units, -1)))")
 
     def backward(self, src, need_input_grad):
         if need_input_grad:
             grad = src.use(maxout_grad)
             src("for s in range(B):")
             with src.block():
-                src(f"D_in[s, :] = {grad}(H_in[s].reshape(units, -1), H_out[s], D_out[s]).reshape(-1)")
+                src(f"put(D_in[s], {grad}(H_in[s].reshape(units, -1), H_out[s], D_out[s]).reshape(-1))")
 
 
 BLOCKS = {L.Dense: Dense, L.Flatten: Identity, L.Activation: Activation, L.ReLU: Activation,

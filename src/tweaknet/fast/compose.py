@@ -174,9 +174,17 @@ class Composer:
 
     def call(self, glue, body, roles: dict, result=None, parallel=False):
         """Compile ``body`` (code in the role names) as a piece and call it from the glue with ``roles``;
-        ``parallel``: a function of its own whose ``prange`` loops run on several threads."""
+        ``parallel``: a function of its own whose ``prange`` loops run on several threads.
+
+        With batches, every piece is a compiled function of its own, cached on disk: a new model compiles only
+        the pieces no model compiled before, and its glue's calls to the others (LLVM still inlines the small
+        ones).  Measured, ten models of the registry tests' kind (one technique changed at a time) compile in 76 s
+        against 95 s when each glue inlined its pieces and typed them again.  With one sample per batch the
+        pieces are inlined into the glue: a call per piece and sample cost configuration 1 3% of its epoch
+        (0.145 against 0.141 s)."""
         decorator = ("@njit(parallel=PARALLEL, **JIT)  # its prange loops run on the compiled path's threads" if parallel
-                     else '@njit(inline="always")  # inlined into the glue: no call overhead per batch')
+                     else '@njit(inline="always")  # inlined into the glue: no call overhead per sample' if self.single
+                     else "@njit(**JIT)  # a compiled function of its own, shared by every model that has it")
         module = self.piece_module(body, ["B", *roles], decorator, "a piece of a model's step", result)
         name = glue.use_module(module.__name__)
         call = f"{name}(B, {', '.join(roles.values())})"
@@ -279,7 +287,7 @@ class Composer:
                         self.loss(glue, training=False)
                         glue(f"loss_sum += rows_loss{''.join(' + B * ' + p for p in self.optimizer.penalty_values(glue))}")
                     else:
-                        glue(f"out[start:start + B] = H{L}[:B]")
+                        glue(f"put(out[start:start + B], H{L}[:B])")
                     glue("start += B")
                 glue("return loss_sum")
         header = " > ".join(type(la).__name__ for la in self.model.layers)
@@ -366,7 +374,7 @@ class Composer:
             if getattr(model.loss, "elementwise_grad", False):  # no row reduction: per element, no temporaries
                 per_element(body, "C", f"target[s, j] = {body.use(rule)}(t[s, j], out[s, j], {call})")
             else:
-                body(f"target[:B] = {body.use(rule)}(t, out[:B], {call})")
+                body(f"put(target[:B], {body.use(rule)}(t, out[:B], {call}))")
         roles = {"y": "y", "start": "start", "out": f"H{L}", "hits": "hits", self.targets: self.targets}
         if training:
             roles.update({"order": "order", "batch_size": "batch_size", "gfull": "gfull", "glast": "glast"})
