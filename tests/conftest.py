@@ -6,12 +6,19 @@ first imported anywhere in the test session, hence at the top of this conftest.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 os.environ["KERAS_BACKEND"] = "torch"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+# Ctrl-C as in a terminal, however the suite was started: a shell starts a background job with SIGINT ignored, every
+# process it starts inherits the ignored signal, and Python then never raises KeyboardInterrupt, neither here nor in
+# the tweaknet processes the tests start and interrupt.  Each test process (xdist's workers too) imports this file.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import tweaknet  # noqa: E402
 from tweaknet import config as tn_config  # noqa: E402

@@ -205,19 +205,11 @@ def test_os_abort_is_not_run_without_consent(tmp_path):
         assert status in (0, 2) and status != -signal.SIGABRT, err  # 0: the dry run; never an abort
 
 
-def ctrl_c_as_in_a_terminal():
-    """Run in the child before it starts: Ctrl-C's default disposition, however this suite was started.  A shell
-    starts a background job with SIGINT ignored and a child inherits an ignored signal; Python then never turns
-    SIGINT into KeyboardInterrupt, and these tests check what Ctrl-C does in a terminal."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_in_a_loader_still_means_interrupted(tmp_path):
     (tmp_path / "slow.py").write_text("import pathlib, time\ndef load():\n    pathlib.Path('STARTED').write_text('')\n"
                                       "    time.sleep(60)\n")
     (tmp_path / "e.toml").write_text(small('{ python = "slow:load" }'))
     proc = subprocess.Popen([sys.executable, "-m", "tweaknet", "run", "e.toml", "--allow-code"], cwd=tmp_path,
-                            preexec_fn=ctrl_c_as_in_a_terminal,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
     deadline = time.monotonic() + 120
@@ -615,7 +607,7 @@ name = "long"
     log = open(tmp_path / "log.txt", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "tweaknet", "run", "e.toml", "--out", "o", "--jobs", "1",
                              "--progress", "none"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, text=True,
-                            env=env, preexec_fn=ctrl_c_as_in_a_terminal)
+                            env=env)
     db = tmp_path / "o" / "runs.sqlite"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:

@@ -63,13 +63,6 @@ def count(db):
         return 0
 
 
-def ctrl_c_as_in_a_terminal():
-    """Run in the child before it starts: Ctrl-C's default disposition, however this suite was started.  A shell
-    starts a background job with SIGINT ignored and a child inherits an ignored signal; Python then never turns
-    SIGINT into KeyboardInterrupt, and these tests check what Ctrl-C does in a terminal."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start_and_await_first_epoch(args, out, **popen):
     """Start ``tweaknet`` with ``args`` in a child process; return it, and its database, once the run has
     committed its first epoch."""
@@ -151,8 +144,7 @@ def test_ctrl_c_stops_the_run_and_marks_its_trials_interrupted(tmp_path):
     exp = tmp_path / "small.toml"
     exp.write_text(SMALL)
     child, db = start_and_await_first_epoch(("run", exp, "--out", tmp_path, "--jobs", 2), tmp_path,
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                            preexec_fn=ctrl_c_as_in_a_terminal)
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
