@@ -287,6 +287,13 @@ class Dense(Block):
             parts.append((rest, False))
         return parts
 
+    def side_by_side(self, need_input_grad):
+        """True when, shared between threads, this layer's input gradient and its kernel's gradient run side by side
+        on two halves of the threads (``OptimizerCode.side_by_side``): a trainable layer with an input gradient by
+        blocks of columns, which neither the row pass (``by_kernel_rows``) nor its own loops (``thin``) compute."""
+        return (self.c.split and need_input_grad and self.layer.trainable and not self.input_grad_by_rows
+                and not self.thin and not self.c.optimizer.by_kernel_rows)
+
     def split_backward(self, need_input_grad):
         """The gradient at ``z`` (by this thread's blocks), then the input gradient (each thread a block of the input's
         columns, or of the batch's rows: ``input_grad_by_rows``), then the kernel's and bias's gradients
@@ -321,6 +328,13 @@ class Dense(Block):
                 src = Source()
                 self.thin_backward(src, need_input_grad)
                 parts.append((src, True))
+            return parts
+        if self.side_by_side(need_input_grad):
+            src, update = Source(), Source()
+            self.c.optimizer.side_by_side(src, update, self)
+            parts.append((src, True))
+            if update.lines:
+                parts.append((update, True))
             return parts
         if need_input_grad:
             src = Source()
