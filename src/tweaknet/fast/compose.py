@@ -641,11 +641,14 @@ class OptimizerCode:
         blocks of the input gradient's columns, ``D_in = DZ W^T``, and apply the derivative of the layer below
         (``fold_block``); threads ``TA:T`` take blocks of the kernel's rows, ``GW = H_in^T DZ``, and of the bias's
         columns, its gradient and update.  One thread does both, one after the other.  The kernel changes only in
-        ``update``, a second loop on every thread (each a block of the kernel's rows): the input gradient reads it.
-        Each product runs on fewer threads than a product shared by all, each thread's block is larger, and no
-        thread packs a shared operand that another packs too: measured alone, 2 threads, both products, GFLOP/s
-        side by side against one after the other, 160-185 against 146-176 (batch 256-512, widths 1024-2048),
-        185-189 against 133-134 (batch 256, width 512)."""
+        ``update``, a second loop on every thread (each a block of the kernel's rows): the input gradient reads it
+        (so not under plain SGD, whose update is in the product: ``blocks.Dense.side_by_side``).  Each product runs
+        on fewer threads than a product shared by all, each thread's block is larger, and no thread packs a shared
+        operand that another packs too: measured alone, 2 threads, both products, GFLOP/s side by side against one
+        after the other, 160-185 against 146-176 (batch 256-512, widths 1024-2048), 185-189 against 133-134 (batch
+        256, width 512).  Whole epochs with Adam, alternated in one process, before / after: 1.03-1.07x at width
+        2048 (batches 128-512) and width 1024 at batch 512, 0.97-1.03x at width 1024 batch 256, level at width 512
+        batch 256 and width 512-1024 batch 32."""
         src("m = W.shape[0]")
         src("n = W.shape[1]")
         src("TA = T // 2")
@@ -671,9 +674,9 @@ class OptimizerCode:
                 src("if c1 > c0:")
                 with src.block():
                     bias_gradient(src, "c0", "c1")
-                    if self.into_weights or self.in_pieces:
+                    if self.in_pieces:
                         self.bias_update(src, block, "Gb[j]", "c0", "c1")
-        if not (self.into_weights or self.in_pieces):
+        if not self.in_pieces:  # norm clipping: the update pass over the flat buffer
             return
         update("m = W.shape[0]")
         update("n = W.shape[1]")
@@ -681,13 +684,7 @@ class OptimizerCode:
         update("for k in range(k0, k1):")
         with update.block():
             update("gv = GW[k]")
-            if self.into_weights:
-                update("wv = W[k]")
-                update("for j in range(n):")
-                with update.block():
-                    update("wv[j] = wv[j] - lin * gv[j]")
-            else:
-                self.kernel_row_update(update, block)
+            self.kernel_row_update(update, block)
         update.depth -= 1
 
     def kernel_row_update(self, src, block):
