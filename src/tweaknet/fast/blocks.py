@@ -76,6 +76,11 @@ def thread_block(src, count, index="p", lo="c0", hi="c1", parts="T"):
     ``parts``: the threads (``T``), or a count fixed in the code."""
     src(f"for {index} in prange({parts}):")
     src.depth += 1
+    block_range(src, count, index, lo, hi, parts)
+
+
+def block_range(src, count, index, lo, hi, parts):
+    """``[lo, hi)``: the block ``index`` (an expression) of ``parts`` blocks of ``count`` (``split_at``)."""
     src(f"{lo} = split_at({count}, {index}, {parts})")
     src(f"{hi} = split_at({count}, {index} + 1, {parts})")
 
@@ -351,11 +356,9 @@ class Dense(Block):
                     src("gemm(False, True, r1 - r0, m, n, DZ, r0 * n, n, W, 0, n, D_in, r0 * m, m, 0.0, 1.0)")
                     self.fold_block(src, "r0", "r1", "0", "m")
             else:  # each thread a block of D_in's columns
-                thread_block(src, "m", lo="k0", hi="k1")
-                src("if k1 > k0:")
-                with src.block():
-                    src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0, 1.0)")
-                    self.fold_block(src, "0", "B", "k0", "k1")
+                src("for p in prange(T):")
+                src.depth += 1
+                self.input_gradient_columns(src, "p", "T")
             src.depth -= 1
             parts.append((src, True))
         if self.layer.trainable:
@@ -363,6 +366,15 @@ class Dense(Block):
             self.c.optimizer.dense_gradients(src, self)
             parts.append((src, True))
         return parts
+
+    def input_gradient_columns(self, src, index, parts):
+        """In a thread's loop body: block ``index`` of ``parts`` of the input gradient's columns,
+        ``D_in[:, k0:k1] = DZ W[k0:k1]^T`` (one-thread BLAS), and the folded derivative of the layer below on it."""
+        block_range(src, "m", index, "k0", "k1", parts)
+        src("if k1 > k0:")
+        with src.block():
+            src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0, 1.0)")
+            self.fold_block(src, "0", "B", "k0", "k1")
 
     def fold(self, below):
         """Apply the activation derivative of ``below`` (the Dense layer right under this one) where this layer's

@@ -27,7 +27,7 @@ from ..optimizers.base import weight_decay_rule
 from ..optimizers.clipping import clip_by_global_norm, clip_by_norm, clip_value_rule
 from ..regularizers import penalty_grad, penalty_terms
 from . import source
-from .blocks import BLOCKS, Dense as DenseBlock, Identity, per_element, thread_block
+from .blocks import BLOCKS, Dense as DenseBlock, Identity, block_range, per_element, thread_block
 
 #: Chunks of the parallel loops (a fixed count, whatever the number of threads: each chunk's work and every
 #: sum's order are the same with 1 thread or 16, so the thread count never changes the numbers).
@@ -621,19 +621,31 @@ class OptimizerCode:
         if block.gradient_by_rows:
             self.gradient_by_batch_rows(src, block)
             return
-        thread_block(src, "m", lo="k0", hi="k1")
+        src("for p in prange(T):")
+        src.depth += 1
+        self.kernel_gradient_rows(src, block, "p", "T", update=self.in_pieces)
+        src.depth -= 1
+
+    def kernel_gradient_rows(self, src, block, index, parts, update):
+        """In a thread's loop body: block ``index`` of ``parts`` of the kernel's rows, its gradient
+        ``H_in[:, k0:k1]^T DZ`` (one-thread BLAS; with ``into_weights`` added into the kernel itself), with ``update``
+        each row's update from it (``rows_update``), and the same block of the bias's columns (``bias_block``)."""
+        block_range(src, "m", index, "k0", "k1", parts)
         src("if k1 > k0:")
         with src.block():
             target, beta, alpha = ("W", "1.0", "-lin") if self.into_weights else ("GW", "0.0", "1.0")
             src(f"gemm(True, False, k1 - k0, n, B, H_in, k0, H_in.shape[1], DZ, 0, n, {target}, k0 * n, n, {beta}, "
                 f"{alpha})")
-        if self.in_pieces:
-            src("for k in range(k0, k1):")
-            with src.block():
-                src("gv = GW[k]")
-                self.kernel_row_update(src, block)
-        self.bias_block(src, block, update=self.into_weights or self.in_pieces)
-        src.depth -= 1
+        if update:
+            self.rows_update(src, block)
+        self.bias_block(src, block, update=self.into_weights or self.in_pieces, parts=parts, index=index)
+
+    def rows_update(self, src, block):
+        """Update the kernel's rows ``k0:k1`` from their gradients in ``GW`` (``kernel_row_update``)."""
+        src("for k in range(k0, k1):")
+        with src.block():
+            src("gv = GW[k]")
+            self.kernel_row_update(src, block)
 
     def side_by_side(self, src, update, block):
         """A Dense layer's input gradient and its kernel's gradient side by side, on two halves of the threads: both
@@ -656,35 +668,16 @@ class OptimizerCode:
         with src.block():
             src("if p < TA or TA == 0:")
             with src.block():
-                src("k0 = split_at(m, p, max(TA, 1))")
-                src("k1 = split_at(m, p + 1, max(TA, 1))")
-                src("if k1 > k0:")
-                with src.block():
-                    src("gemm(False, True, B, k1 - k0, n, DZ, 0, n, W, k0 * n, n, D_in, k0, m, 0.0, 1.0)")
-                    block.fold_block(src, "0", "B", "k0", "k1")
+                block.input_gradient_columns(src, "p", "max(TA, 1)")
             src("if p >= TA:")
             with src.block():
-                src("k0 = split_at(m, p - TA, T - TA)")
-                src("k1 = split_at(m, p - TA + 1, T - TA)")
-                src("if k1 > k0:")
-                with src.block():
-                    src("gemm(True, False, k1 - k0, n, B, H_in, k0, H_in.shape[1], DZ, 0, n, GW, k0 * n, n, 0.0, 1.0)")
-                src("c0 = split_at(n, p - TA, T - TA)")
-                src("c1 = split_at(n, p - TA + 1, T - TA)")
-                src("if c1 > c0:")
-                with src.block():
-                    bias_gradient(src, "c0", "c1")
-                    if self.in_pieces:
-                        self.bias_update(src, block, "Gb[j]", "c0", "c1")
+                self.kernel_gradient_rows(src, block, "p - TA", "T - TA", update=False)
         if not self.in_pieces:  # norm clipping: the update pass over the flat buffer
             return
         update("m = W.shape[0]")
         update("n = W.shape[1]")
         thread_block(update, "m", lo="k0", hi="k1")
-        update("for k in range(k0, k1):")
-        with update.block():
-            update("gv = GW[k]")
-            self.kernel_row_update(update, block)
+        self.rows_update(update, block)
         update.depth -= 1
 
     def kernel_row_update(self, src, block):
@@ -762,11 +755,10 @@ class OptimizerCode:
                 self.kernel_row_update(src, block)
         src.depth -= 1
 
-    def bias_block(self, src, block, update=False, parts="T"):
-        """In a thread's loop body (``p`` of ``parts``): its block of the bias's columns, their gradient and, with
-        ``update``, their update."""
-        src(f"c0 = split_at(n, p, {parts})")
-        src(f"c1 = split_at(n, p + 1, {parts})")
+    def bias_block(self, src, block, update=False, parts="T", index="p"):
+        """In a thread's loop body (block ``index`` of ``parts``): its block of the bias's columns, their gradient and,
+        with ``update``, their update."""
+        block_range(src, "n", index, "c0", "c1", parts)
         src("if c1 > c0:")
         with src.block():
             bias_gradient(src, "c0", "c1")
