@@ -589,27 +589,74 @@ class OptimizerCode:
         """A Dense layer's backward pass with small batches (``by_kernel_rows``), on the path's threads: each thread
         takes a block of the kernel's rows ``k0:k1`` (inputs) and, row by row, the input gradient from the row as it
         was (``D_in[s, k] = DZ[s] . W[k]``), the row's gradient (``sum_s H_in[s, k] DZ[s]``) and its update; then
-        its block of the bias's columns, gradient and update.  Loops from 0 over row views: LLVM vectorizes them."""
+        its block of the bias's columns, gradient and update.  A batch of the step's own size takes each row in one
+        loop per group of at most eight samples (``fused_row``); a smaller one (an epoch's last) in a loop per
+        sample.  Loops from 0 over row views: LLVM vectorizes them."""
         src("m = W.shape[0]")
         src("n = W.shape[1]")
         thread_block(src, "m", lo="k0", hi="k1")
         src("gv = np.empty(n, CAST)")
-        src("for k in range(k0, k1):")
+        size = self.c.batch_size
+        src(f"if B == {size}:")
         with src.block():
-            src("wv = W[k]")
-            if need_input_grad:
-                src("for s in range(B):")
-                with src.block():
-                    src("dv = DZ[s]")
-                    src("acc = ZERO")
-                    src("for j in range(n):")
+            for s in range(size):
+                src(f"d{s} = DZ[{s}]")
+            src("for k in range(k0, k1):")
+            with src.block():
+                self.fused_row(src, block, need_input_grad, size)
+        src("else:")
+        with src.block():
+            src("for k in range(k0, k1):")
+            with src.block():
+                src("wv = W[k]")
+                if need_input_grad:
+                    src("for s in range(B):")
                     with src.block():
-                        src("acc += dv[j] * wv[j]")
-                    src("D_in[s, k] = acc")
-            sum_of_rows(src, "gv", "DZ[{s}]", weight="H_in[{s}, k]")
-            self.kernel_row_update(src, block)
+                        src("dv = DZ[s]")
+                        src("acc = ZERO")
+                        src("for j in range(n):")
+                        with src.block():
+                            src("acc += dv[j] * wv[j]")
+                        src("D_in[s, k] = acc")
+                sum_of_rows(src, "gv", "DZ[{s}]", weight="H_in[{s}, k]")
+                self.kernel_row_update(src, block)
         self.bias_block(src, block, update=True)
         src.depth -= 1
+
+    def fused_row(self, src, block, need_input_grad, size):
+        """Kernel row ``k`` of the row pass for a batch of ``size`` samples (row views ``d0, d1, ...`` of ``DZ``): the
+        samples in groups of at most eight, each group one loop over the row's entries that reads each entry once
+        for the group's input gradients (a sum per sample, ``a0, a1, ...``) and its share of the entry's gradient
+        (into ``gv``, or, in the last group, straight into the entry's update).  Eight sums and a gradient per
+        loaded entry keep the multiply-adds busy: one thread, 1024 x 1024 kernel, batch 8, 0.44 against 1.07 ms for
+        a loop per sample and per pass."""
+        groups = -(-size // 8)
+        bounds = [size * g // groups for g in range(groups + 1)]
+        src("wv = W[k]")
+        self.kernel_row_views(src)
+        for g in range(groups):
+            rows = range(bounds[g], bounds[g + 1])
+            first, last = g == 0, g == groups - 1
+            for s in rows:
+                src(f"h{s} = H_in[{s}, k]")
+                if need_input_grad:
+                    src(f"a{s} = ZERO")
+            src("for j in range(n):")
+            with src.block():
+                src("wj = wv[j]")
+                for s in rows:
+                    src(f"x{s} = d{s}[j]")
+                    if need_input_grad:
+                        src(f"a{s} += x{s} * wj")
+                part = " + ".join(f"h{s} * x{s}" for s in rows)
+                total = part if first else f"gv[j] + {part}"
+                if last:
+                    self.kernel_row_element(src, block, total)
+                else:
+                    src(f"gv[j] = {total}")
+            if need_input_grad:
+                for s in rows:
+                    src(f"D_in[{s}, k] = a{s}")
 
     def split_gradients(self, src, block):
         """Each thread's block of the kernel's rows: its gradient (one-thread BLAS over every column), and its block of
@@ -683,14 +730,22 @@ class OptimizerCode:
     def kernel_row_update(self, src, block):
         """In a loop over the kernel's rows ``k``: update row ``k`` (and its slots) from its gradient, the row ``gv``
         (``in_pieces``, ``kernel_row_pass``)."""
-        penalty = "pg_kernel" if "pg_kernel" in block.roles else None
         src("wv = W[k]")
+        self.kernel_row_views(src)
+        src("for j in range(n):")
+        with src.block():
+            self.kernel_row_element(src, block, "gv[j]")
+
+    def kernel_row_views(self, src):
+        """Row ``k`` of each of the kernel's slots (``{slot}v``), for ``kernel_row_element``."""
         for s, kept in zip(self.slots, self.kept):
             if kept:
                 src(f"{s}v = {s}k[k]")
-        src("for j in range(n):")
-        with src.block():
-            self.element(src, "j", "gv[j]", penalty, "wv", [f"{s}v" for s in self.slots])
+
+    def kernel_row_element(self, src, block, grad):
+        """Update entry ``j`` of kernel row ``wv`` (and of its slots' rows) from its gradient ``grad``."""
+        penalty = "pg_kernel" if "pg_kernel" in block.roles else None
+        self.element(src, "j", grad, penalty, "wv", [f"{s}v" for s in self.slots])
 
     def thin_gradients(self, src, block):
         """After a thin layer's pass over the batch's rows (``blocks.Dense.thin_backward``): the sums of the partial
