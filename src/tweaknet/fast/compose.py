@@ -408,8 +408,10 @@ class OptimizerCode:
         #: trainable Dense kernel's input gradient, gradient and update in one pass over its rows instead
         #: (``kernel_row_pass``).  A kernel row is read once for all three and its gradient never goes to memory:
         #: at 8 rows per batch the products are too thin for BLAS to beat one pass over the weights.
-        from . import ROW_PASS_BATCH
-        self.by_kernel_rows = composer.split and composer.batch_size <= ROW_PASS_BATCH and self.clip in (None, "value")
+        from . import ROW_PASS_BATCH, ROW_PASS_BUFFERED_BATCH
+        size = composer.batch_size
+        self.by_kernel_rows = composer.split and self.clip in (None, "value") and (
+            size <= ROW_PASS_BATCH or size <= ROW_PASS_BUFFERED_BATCH and not updates_in_product(composer.model))
         self.into_weights = not composer.single and not self.by_kernel_rows and updates_in_product(composer.model)
         #: Shared between threads otherwise (any rule but norm clipping): each Dense kernel's update where its
         #: gradient is complete, by the thread that completed its block of rows (``split_gradients``,
@@ -629,8 +631,9 @@ class OptimizerCode:
         for the group's input gradients (a sum per sample, ``a0, a1, ...``) and its share of the entry's gradient
         (into ``gv``, or, in the last group, straight into the entry's update).  Eight sums and a gradient per
         loaded entry keep the multiply-adds busy: one thread, 1024 x 1024 kernel, batch 8, 0.44 against 1.07 ms for
-        a loop per sample and per pass."""
-        groups = -(-size // 8)
+        a loop per sample and per pass.  Whole epochs at batch 32 (Adam, width 1024), groups of 16 (``ROW_GROUP``)
+        took 1.43x as long as groups of 8 (their sums no longer fit the registers), groups of 4 or 11 1.09x."""
+        groups = -(-size // ROW_GROUP)
         bounds = [size * g // groups for g in range(groups + 1)]
         src("wv = W[k]")
         self.kernel_row_views(src)
@@ -877,6 +880,10 @@ def bias_gradient(src, lo="0", hi="W.shape[1]"):
     """``Gb[lo:hi]`` = the sum of ``DZ[:B, lo:hi]``'s rows (``sum_of_rows``)."""
     src(f"gbv = Gb[{lo}:{hi}]")
     sum_of_rows(src, "gbv", f"DZ[{{s}}, {lo}:{hi}]")
+
+
+#: Samples per loop of the row pass (``OptimizerCode.fused_row``).
+ROW_GROUP = 8
 
 
 def sum_of_rows(src, out, row, weight=None):
