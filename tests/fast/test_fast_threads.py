@@ -128,13 +128,13 @@ def shared(monkeypatch):
 
 
 @pytest.mark.parametrize("by", ["columns", "rows"])
-@pytest.mark.parametrize("batch_size", [7, 20, 32, 40])  # 96 samples: a last batch of 5; of 16; of 32; of 16 (then the
+@pytest.mark.parametrize("batch_size", [7, 18, 32, 40])  # 96 samples: a last batch of 5; of 6; of 32; of 16 (then the
 @pytest.mark.parametrize("case", sorted(WIDE))  # first of two blocks of rows, which start at multiples of 16, is empty)
 def test_shared_products_equal_the_reference_path(case, batch_size, by, shared, monkeypatch):
     """With batches, a step of ``PARALLEL_MACS`` multiply-adds shares its products between the path's threads
     (blocks of columns, each with its bias and activation, then the update in fixed chunks: models of ``SPLIT_WEIGHTS`` kernel
     weights and more; here every model takes it).  At batch 7 (up to ``ROW_PASS_BATCH``) each kernel's backward
-    pass is one pass over its rows, except under norm clipping; up to ``ROW_PASS_BUFFERED_BATCH`` (20, 32) too, but
+    pass is one pass over its rows, except under norm clipping; up to ``ROW_PASS_BUFFERED_BATCH`` (18, 32) too, but
     where plain SGD updates each kernel in its product.  ``rows``: every Dense layer's forward product and
     input gradient split by the batch's rows instead (``fast.splits_by_rows``, which takes wide layers there at
     large batches)."""
@@ -145,7 +145,7 @@ def test_shared_products_equal_the_reference_path(case, batch_size, by, shared, 
     composer = Composer(compiled, batch_size)
     assert composer.split
     assert composer.optimizer.by_kernel_rows == ("clipnorm" not in case and (
-        batch_size == 7 or batch_size in (20, 32) and "wide_sgd_tanh" not in case))
+        batch_size == 7 or batch_size in (18, 32) and "wide_sgd_tanh" not in case))
     dense = [b for b in composer.blocks if type(b).__name__ == "Dense"]
     assert [b.by_rows for b in dense] == [by == "rows" or b.layer.units < 128 for b in dense]
     # the kernel's gradient by the batch's rows, in partial sums: wide layers split by rows, unless plain SGD updates
@@ -174,10 +174,28 @@ def test_shared_products_equal_the_reference_path(case, batch_size, by, shared, 
                  and not below.layer.activation.rowwise)
         assert (getattr(block, "below", None) is below, getattr(below, "folded", False)) == (folds, folds)
     reference, loss_r, pred_r = train(case, batch_size, 1, monkeypatch, reference=True)
-    scale = np.abs(reference.flat.params).max()
-    assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
+    assert_params_match(compiled, reference, case, batch_size, monkeypatch)
     np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)
     np.testing.assert_allclose(pred_c, pred_r, rtol=0, atol=RTOL)
+
+
+def assert_params_match(compiled, reference, case, batch_size, monkeypatch):
+    """The compiled path's weights within ``RTOL`` of the reference path's, both in float32; or, where float32's
+    round-off alone moves the weights further (two epochs of Adam at 0.01 turn round-off in a near-zero gradient into
+    steps of the learning rate's size: ``wide_adam_tanh`` at batch 32, 0.8e-5 of the largest weight between the
+    float32 and the float64 reference paths), no further from the float64 reference path's weights than the float32
+    reference path is.  A wrong gradient or update moves them by orders of magnitude more."""
+    scale = np.abs(reference.flat.params).max()
+    error = np.abs(compiled.flat.params - reference.flat.params).max()
+    if error <= RTOL * scale:
+        return
+    tn.config.set_floatx("float64")
+    try:
+        exact = train(case, batch_size, 1, monkeypatch, reference=True)[0].flat.params
+    finally:
+        tn.config.set_floatx("float32")
+    own = np.abs(reference.flat.params - exact).max()
+    assert np.abs(compiled.flat.params - exact).max() <= max(own, RTOL * scale), (error / scale, own / scale)
 
 
 @pytest.mark.parametrize("batch_size", [8, 40])
@@ -209,11 +227,11 @@ def test_a_thin_layer_of_one_unit_equals_the_reference_path(shared, monkeypatch)
         x, _ = data()
         y = (x[:, :1] > 0).astype(np.float32)
         with fast.reference_only() if reference else contextlib.nullcontext():
-            history = m.fit(x, y, batch_size=32, epochs=2, verbose=0)
+            history = m.fit(x, y, batch_size=40, epochs=2, verbose=0)  # products: the row pass takes Adam up to 32
         return m, history.history["loss"]
     compiled, loss_c = run(False)
     from tweaknet.fast.compose import Composer
-    assert Composer(compiled, 32).blocks[-1].below is not None
+    assert Composer(compiled, 40).blocks[-1].below is not None
     reference, loss_r = run(True)
     scale = np.abs(reference.flat.params).max()
     assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
@@ -226,11 +244,11 @@ def test_kernel_gradient_by_rows_has_a_partial_sum_per_thread(threads, shared, m
     thread no partial sum at all, on three two (``OptimizerCode.gradient_by_batch_rows``); both equal the reference."""
     from tweaknet.fast.compose import Composer
     monkeypatch.setattr(fast, "splits_by_rows", lambda units, batch_size, threads: True)
-    compiled, loss_c, pred_c = train("wide_adam_tanh", 32, threads, monkeypatch)
-    composer = Composer(compiled, 32)
+    compiled, loss_c, pred_c = train("wide_adam_tanh", 40, threads, monkeypatch)
+    composer = Composer(compiled, 40)
     wide = [b for b in composer.blocks if getattr(b, "gradient_by_rows", False)]
     assert len(wide) == 2 and all(composer.args[b.roles["GP"]].shape[0] == threads - 1 for b in wide)
-    reference, loss_r, pred_r = train("wide_adam_tanh", 32, 1, monkeypatch, reference=True)
+    reference, loss_r, pred_r = train("wide_adam_tanh", 40, 1, monkeypatch, reference=True)
     scale = np.abs(reference.flat.params).max()
     assert np.abs(compiled.flat.params - reference.flat.params).max() <= RTOL * scale
     np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)
