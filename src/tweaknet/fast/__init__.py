@@ -122,22 +122,32 @@ SPLIT_WEIGHTS = int(os.environ.get("TWEAKNET_SPLIT_WEIGHTS", str(2 ** 20)))
 #: Samples per batch from which every step that shares its products (:data:`PARALLEL_MACS`) runs on the path's own
 #: threads, whatever its weights (:func:`splits_step`).
 SPLIT_BATCH = 32
-#: Samples per batch up to which a step on the compiled path's own threads runs each Dense kernel's backward pass
-#: as one pass over its rows (``compose.OptimizerCode.by_kernel_rows``: the input gradient, the gradient and the
-#: update of each row at once) instead of two thin products and an update pass; models of a quarter of
-#: :data:`SPLIT_WEIGHTS` take that path at these batch sizes (:func:`splits_step`).  Measured with Adam (seconds for
+#: Samples per batch up to which a step runs on the compiled path's own threads to run each Dense kernel's backward
+#: pass as one pass over its rows (``compose.OptimizerCode.by_kernel_rows``: the input gradient, the gradient and the
+#: update of each row at once) instead of two thin products and an update pass: models of a quarter of
+#: :data:`SPLIT_WEIGHTS` take that path at these batch sizes (:func:`splits_step`; a step that is on the path's own
+#: threads anyway takes the row pass up to :data:`ROW_PASS_SPLIT_BATCH`).  Measured with Adam (seconds for
 #: 15,000 samples, row pass against before): batch 8, width 256 0.47 against 0.79, 512 1.31 against 1.90, 1024 3.15
 #: against 4.5; batch 16 0.38/0.48, 0.92/1.12, 2.38/2.59; batch 32 slower (0.72/0.68 at 512, 1.88/1.49 at 1024);
 #: width 128 at batch 8 slower (0.24/0.165), its kernels stay in the caches.  (Those figures are from before each row
-#: took a loop per eight samples, 2026-11-27: that made the row pass 2.2-2.4x faster, :data:`ROW_PASS_BUFFERED_BATCH`.)
+#: took a loop per eight samples, 2026-11-27: that made the row pass 2.2-2.4x faster, :data:`ROW_PASS_SPLIT_BATCH`.)
 ROW_PASS_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_BATCH", "16"))
-#: Samples per batch up to which the row pass also serves a rule that reads each kernel's gradient from a buffer
-#: (any but plain SGD's update in its product, ``compose.updates_in_product``) on a step that runs on the path's own
-#: threads anyway: the row pass, each row in one loop per eight samples (``OptimizerCode.fused_row``), costs less
-#: than the two products, their gradient buffer and the update pass over it.  Measured with Adam at batch 32, whole
-#: epochs alternated in one process, row pass against products: width 2048 1.23x faster, 1024 1.08x, 512 and 256
-#: level; plain SGD (tanh, MSE) level at width 1024 and 0.88x at 512; Adam at batch 64 0.77x (width 2048).
-ROW_PASS_BUFFERED_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_BUFFERED_BATCH", "32"))
+#: Samples per batch up to which a step that runs on the path's own threads anyway (:func:`splits_step`) takes the
+#: row pass too, whatever its rule (but norm clipping).  Since each row takes one loop per eight samples, two rows at
+#: a time from nine samples on (``compose.OptimizerCode.fused_rows``), the row pass costs less than the two products
+#: and the update: whole epochs alternated in one process, time with the products / with the row pass at batch 32,
+#: Adam width 2048 1.23, 1024 1.08 (one row at a time; 1.21 more from two), 512 1.00 (1.14 more from two), 256 1.00;
+#: plain SGD (tanh, MSE) width 2048 1.24, 1024 1.13, 512 1.02.
+ROW_PASS_SPLIT_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_SPLIT_BATCH", "32"))
+#: Samples per batch up to which, further, a model of :data:`ROW_PASS_WEIGHTS` kernel weights or more whose rule reads
+#: each kernel's gradient from a buffer (any but plain SGD's update in its product, ``compose.updates_in_product``)
+#: takes the row pass: at batch 64, Adam, time with the products / with the row pass, width 2048 1.25, 1024 1.13, but
+#: width 512 0.92; plain SGD at width 1024 1.01 (level, so it keeps its update in the product); Adam width 1024 at
+#: batch 128 1.05 (not taken).
+ROW_PASS_BUFFERED_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_BUFFERED_BATCH", "64"))
+#: Kernel weights from which a model takes the row pass up to :data:`ROW_PASS_BUFFERED_BATCH` (width 1024: 1.8M; width
+#: 512, 0.67M, does not).
+ROW_PASS_WEIGHTS = int(os.environ.get("TWEAKNET_ROW_PASS_WEIGHTS", str(2 ** 20)))
 #: Samples per thread from which a wide Dense layer on the path's own threads splits its forward product, its input
 #: gradient and its kernel's gradient by the batch's rows instead of by columns, if it has no more units than the
 #: batch has samples; with fewer samples per thread, a layer of no more units than each thread has samples does too

@@ -404,14 +404,15 @@ class OptimizerCode:
         #: product adds ``-step(1) H_in^T DZ`` into the kernel itself (one GEMM with alpha and beta = 1), and its bias
         #: is updated where its gradient is summed.  No gradient buffer is written and read back, and no update pass
         #: runs over the kernels (width 1024, batch 32: about a fifth of a step).
-        #: With small batches on the path's own threads (``fast.ROW_PASS_BATCH``), any rule but norm clipping: each
+        #: With small batches on the path's own threads (``fast.ROW_PASS_SPLIT_BATCH``; wide models with a rule that
+        #: reads a gradient buffer up to ``fast.ROW_PASS_BUFFERED_BATCH``), any rule but norm clipping: each
         #: trainable Dense kernel's input gradient, gradient and update in one pass over its rows instead
-        #: (``kernel_row_pass``).  A kernel row is read once for all three and its gradient never goes to memory:
-        #: at 8 rows per batch the products are too thin for BLAS to beat one pass over the weights.
-        from . import ROW_PASS_BATCH, ROW_PASS_BUFFERED_BATCH
-        size = composer.batch_size
+        #: (``kernel_row_pass``).  A kernel row is read once for all three and its gradient never goes to memory.
+        from . import ROW_PASS_BUFFERED_BATCH, ROW_PASS_SPLIT_BATCH, ROW_PASS_WEIGHTS, kernel_weights
+        size, model = composer.batch_size, composer.model
         self.by_kernel_rows = composer.split and self.clip in (None, "value") and (
-            size <= ROW_PASS_BATCH or size <= ROW_PASS_BUFFERED_BATCH and not updates_in_product(composer.model))
+            size <= ROW_PASS_SPLIT_BATCH or size <= ROW_PASS_BUFFERED_BATCH and not updates_in_product(model)
+            and kernel_weights(model) >= ROW_PASS_WEIGHTS)
         self.into_weights = not composer.single and not self.by_kernel_rows and updates_in_product(composer.model)
         #: Shared between threads otherwise (any rule but norm clipping): each Dense kernel's update where its
         #: gradient is complete, by the thread that completed its block of rows (``split_gradients``,
@@ -591,21 +592,29 @@ class OptimizerCode:
         """A Dense layer's backward pass with small batches (``by_kernel_rows``), on the path's threads: each thread
         takes a block of the kernel's rows ``k0:k1`` (inputs) and, row by row, the input gradient from the row as it
         was (``D_in[s, k] = DZ[s] . W[k]``), the row's gradient (``sum_s H_in[s, k] DZ[s]``) and its update; then
-        its block of the bias's columns, gradient and update.  A batch of the step's own size takes each row in one
-        loop per group of at most eight samples (``fused_row``); a smaller one (an epoch's last) in a loop per
-        sample.  Loops from 0 over row views: LLVM vectorizes them."""
+        its block of the bias's columns, gradient and update.  A batch of the step's own size takes the rows in
+        loops of their own (``fused_rows``), two rows at a time when it has more than ``ROW_GROUP`` samples; a
+        smaller one (an epoch's last) a loop per sample.  Loops from 0 over row views: LLVM vectorizes them."""
         src("m = W.shape[0]")
         src("n = W.shape[1]")
         thread_block(src, "m", lo="k0", hi="k1")
         src("gv = np.empty(n, CAST)")
         size = self.c.batch_size
+        per = ROW_BLOCK if size > ROW_GROUP else 1
         src(f"if B == {size}:")
         with src.block():
             for s in range(size):
                 src(f"d{s} = DZ[{s}]")
-            src("for k in range(k0, k1):")
+            src(f"GV = np.empty(({per}, n), CAST)")
+            for r in range(per):
+                src(f"gv{r} = GV[{r}]")
+            src(f"for k in range(k0, k1 - {per - 1}, {per}):")
             with src.block():
-                self.fused_row(src, block, need_input_grad, size)
+                self.fused_rows(src, block, need_input_grad, size, per)
+            if per > 1:  # the thread's last rows, one at a time
+                src(f"for k in range(k1 - (k1 - k0) % {per}, k1):")
+                with src.block():
+                    self.fused_rows(src, block, need_input_grad, size, 1)
         src("else:")
         with src.block():
             src("for k in range(k0, k1):")
@@ -625,41 +634,51 @@ class OptimizerCode:
         self.bias_block(src, block, update=True)
         src.depth -= 1
 
-    def fused_row(self, src, block, need_input_grad, size):
-        """Kernel row ``k`` of the row pass for a batch of ``size`` samples (row views ``d0, d1, ...`` of ``DZ``): the
-        samples in groups of at most eight, each group one loop over the row's entries that reads each entry once
-        for the group's input gradients (a sum per sample, ``a0, a1, ...``) and its share of the entry's gradient
-        (into ``gv``, or, in the last group, straight into the entry's update).  Eight sums and a gradient per
-        loaded entry keep the multiply-adds busy: one thread, 1024 x 1024 kernel, batch 8, 0.44 against 1.07 ms for
-        a loop per sample and per pass.  Whole epochs at batch 32 (Adam, width 1024), groups of 16 (``ROW_GROUP``)
-        took 1.43x as long as groups of 8 (their sums no longer fit the registers), groups of 4 or 11 1.09x."""
+    def fused_rows(self, src, block, need_input_grad, size, per):
+        """Kernel rows ``k:k+per`` of the row pass for a batch of ``size`` samples (row views ``d0, d1, ...`` of
+        ``DZ``; gradient rows ``gv0, gv1, ...``): the samples in groups of at most ``ROW_GROUP``, each group one loop
+        over the rows' entries that reads each entry of ``DZ`` once for every row and each kernel entry once for the
+        group's input gradients (a sum per sample and row, ``a{s}_{r}``) and its share of the entry's gradient (into
+        ``gv{r}``, or, in the last group, straight into the entry's update).  Eight sums and a gradient per loaded
+        entry keep the multiply-adds busy: one thread, 1024 x 1024 kernel, batch 8, 0.44 against 1.07 ms for a loop
+        per sample and per pass.  Whole epochs at batch 32 (Adam, width 1024), groups of 16 took 1.43x as long as
+        groups of 8 (their sums no longer fit the registers), groups of 4 or 11 1.09x.  Two rows at a time read
+        ``DZ`` (which no longer fits the first-level cache) half as often: one thread, GFLOP/s one row / two / four
+        at batch 32, 784 x 512 without input gradient 52 / 87 / 90, 512 x 512 with it 89 / 92 / 49, 1024 x 512
+        77 / 86 / 47; batch 16, 1024 x 1024 63 / 83 / 48; at batch 8 one row is as fast (94 / 89, 79 / 71)."""
         groups = -(-size // ROW_GROUP)
         bounds = [size * g // groups for g in range(groups + 1)]
-        src("wv = W[k]")
-        self.kernel_row_views(src)
+        for r in range(per):
+            src(f"wv{r} = W[k + {r}]")
+            self.kernel_row_views(src, r)
         for g in range(groups):
             rows = range(bounds[g], bounds[g + 1])
             first, last = g == 0, g == groups - 1
             for s in rows:
-                src(f"h{s} = H_in[{s}, k]")
-                if need_input_grad:
-                    src(f"a{s} = ZERO")
+                for r in range(per):
+                    src(f"h{s}_{r} = H_in[{s}, k + {r}]")
+                    if need_input_grad:
+                        src(f"a{s}_{r} = ZERO")
             src("for j in range(n):")
             with src.block():
-                src("wj = wv[j]")
+                for r in range(per):
+                    src(f"w{r}j = wv{r}[j]")
                 for s in rows:
                     src(f"x{s} = d{s}[j]")
                     if need_input_grad:
-                        src(f"a{s} += x{s} * wj")
-                part = " + ".join(f"h{s} * x{s}" for s in rows)
-                total = part if first else f"gv[j] + {part}"
-                if last:
-                    self.kernel_row_element(src, block, total)
-                else:
-                    src(f"gv[j] = {total}")
+                        for r in range(per):
+                            src(f"a{s}_{r} += x{s} * w{r}j")
+                for r in range(per):
+                    part = " + ".join(f"h{s}_{r} * x{s}" for s in rows)
+                    total = part if first else f"gv{r}[j] + {part}"
+                    if last:
+                        self.kernel_row_element(src, block, total, r)
+                    else:
+                        src(f"gv{r}[j] = {total}")
             if need_input_grad:
                 for s in rows:
-                    src(f"D_in[{s}, k] = a{s}")
+                    for r in range(per):
+                        src(f"D_in[{s}, k + {r}] = a{s}_{r}")
 
     def split_gradients(self, src, block):
         """Each thread's block of the kernel's rows: its gradient (one-thread BLAS over every column), and its block of
@@ -739,16 +758,16 @@ class OptimizerCode:
         with src.block():
             self.kernel_row_element(src, block, "gv[j]")
 
-    def kernel_row_views(self, src):
-        """Row ``k`` of each of the kernel's slots (``{slot}v``), for ``kernel_row_element``."""
+    def kernel_row_views(self, src, r=""):
+        """Row ``k + r`` of each of the kernel's slots (``{slot}v{r}``), for ``kernel_row_element``."""
         for s, kept in zip(self.slots, self.kept):
             if kept:
-                src(f"{s}v = {s}k[k]")
+                src(f"{s}v{r} = {s}k[k{f' + {r}' if r != '' else ''}]")
 
-    def kernel_row_element(self, src, block, grad):
-        """Update entry ``j`` of kernel row ``wv`` (and of its slots' rows) from its gradient ``grad``."""
+    def kernel_row_element(self, src, block, grad, r=""):
+        """Update entry ``j`` of kernel row ``wv{r}`` (and of its slots' rows) from its gradient ``grad``."""
         penalty = "pg_kernel" if "pg_kernel" in block.roles else None
-        self.element(src, "j", grad, penalty, "wv", [f"{s}v" for s in self.slots])
+        self.element(src, "j", grad, penalty, f"wv{r}", [f"{s}v{r}" for s in self.slots])
 
     def thin_gradients(self, src, block):
         """After a thin layer's pass over the batch's rows (``blocks.Dense.thin_backward``): the sums of the partial
@@ -882,8 +901,10 @@ def bias_gradient(src, lo="0", hi="W.shape[1]"):
     sum_of_rows(src, "gbv", f"DZ[{{s}}, {lo}:{hi}]")
 
 
-#: Samples per loop of the row pass (``OptimizerCode.fused_row``).
+#: Samples per loop of the row pass (``OptimizerCode.fused_rows``).
 ROW_GROUP = 8
+#: Kernel rows per loop of the row pass with more than ``ROW_GROUP`` samples (``OptimizerCode.fused_rows``).
+ROW_BLOCK = 2
 
 
 def sum_of_rows(src, out, row, weight=None):
