@@ -215,6 +215,24 @@ def test_thin_layers_fold_the_activation_derivative_of_the_dense_layer_below(bat
     assert after_activation.thin == (not rows) and after_activation.below is None  # the row pass takes it at 8
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_the_row_pass_takes_a_threads_odd_last_row_alone(threads, shared, monkeypatch):
+    """From nine samples on the row pass takes two kernel rows per loop (``OptimizerCode.fused_rows``); a thread
+    with an odd count of rows takes its last one alone.  131 rows: 65 and 66 on two threads, 43, 44, 44 on three."""
+    from tweaknet.fast.compose import Composer
+    CASES["odd_rows"] = lambda: model([tn.layers.Dense(131, activation="relu"), tn.layers.Dense(20, activation="tanh"),
+                                       tn.layers.Dense(4, activation="softmax")], tn.optimizers.Adam(0.01))
+    try:
+        compiled, loss_c, pred_c = train("odd_rows", 18, threads, monkeypatch)
+        assert Composer(compiled, 18).optimizer.by_kernel_rows
+        reference, loss_r, pred_r = train("odd_rows", 18, 1, monkeypatch, reference=True)
+        assert_params_match(compiled, reference, "odd_rows", 18, monkeypatch)
+    finally:
+        del CASES["odd_rows"]
+    np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)
+    np.testing.assert_allclose(pred_c, pred_r, rtol=0, atol=RTOL)
+
+
 def test_a_thin_layer_of_one_unit_equals_the_reference_path(shared, monkeypatch):
     """One sigmoid unit (binary cross-entropy) after a wide ReLU layer: the thin layer's unrolled loops for one unit."""
     def run(reference):
