@@ -139,15 +139,15 @@ ROW_PASS_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_BATCH", "16"))
 #: Adam width 2048 1.23, 1024 1.08 (one row at a time; 1.21 more from two), 512 1.00 (1.14 more from two), 256 1.00;
 #: plain SGD (tanh, MSE) width 2048 1.24, 1024 1.13, 512 1.02.
 ROW_PASS_SPLIT_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_SPLIT_BATCH", "32"))
-#: Samples per batch up to which, further, a model of :data:`ROW_PASS_WEIGHTS` kernel weights or more whose rule reads
-#: each kernel's gradient from a buffer (any but plain SGD's update in its product, ``compose.updates_in_product``)
-#: takes the row pass: at batch 64, Adam, time with the products / with the row pass, width 2048 1.25, 1024 1.13, but
-#: width 512 0.92; plain SGD at width 1024 1.01 (level, so it keeps its update in the product); Adam width 1024 at
-#: batch 128 1.05 (not taken).
-ROW_PASS_BUFFERED_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_BUFFERED_BATCH", "64"))
-#: Kernel weights from which a model takes the row pass up to :data:`ROW_PASS_BUFFERED_BATCH` (width 1024: 1.8M; width
-#: 512, 0.67M, does not).
-ROW_PASS_WEIGHTS = int(os.environ.get("TWEAKNET_ROW_PASS_WEIGHTS", str(2 ** 20)))
+#: Beyond :data:`ROW_PASS_SPLIT_BATCH`, a model whose rule reads each kernel's gradient from a buffer (any but plain
+#: SGD's update in its product, ``compose.updates_in_product``) takes the row pass while it has this many kernel
+#: weights or more per squared sample of the batch (``weights >= 256 B^2``: width 1024, 1.86M weights, up to batch
+#: 64; width 2048, 5.8M, up to 128; width 512 not beyond 32).  The row pass saves the update pass's traffic, a cost
+#: per weight, and spends more than BLAS per multiply-add, a cost per weight and sample.  Whole epochs alternated in
+#: one process, time with the products / with the row pass, Adam: batch 64, width 2048 1.25, 1024 1.13, 512 0.92;
+#: batch 128, width 2048 1.13, 1024 0.92; batch 256, width 2048 1.00.  Plain SGD at batch 64, width 1024: 1.01 (it
+#: keeps its update in the product).
+ROW_PASS_WEIGHTS = int(os.environ.get("TWEAKNET_ROW_PASS_WEIGHTS", "256"))
 #: Samples per thread from which a wide Dense layer on the path's own threads splits its forward product, its input
 #: gradient and its kernel's gradient by the batch's rows instead of by columns, if it has no more units than the
 #: batch has samples; with fewer samples per thread, a layer of no more units than each thread has samples does too

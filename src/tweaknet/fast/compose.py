@@ -405,14 +405,14 @@ class OptimizerCode:
         #: is updated where its gradient is summed.  No gradient buffer is written and read back, and no update pass
         #: runs over the kernels (width 1024, batch 32: about a fifth of a step).
         #: With small batches on the path's own threads (``fast.ROW_PASS_SPLIT_BATCH``; wide models with a rule that
-        #: reads a gradient buffer up to ``fast.ROW_PASS_BUFFERED_BATCH``), any rule but norm clipping: each
+        #: reads a gradient buffer beyond, ``fast.ROW_PASS_WEIGHTS``), any rule but norm clipping: each
         #: trainable Dense kernel's input gradient, gradient and update in one pass over its rows instead
         #: (``kernel_row_pass``).  A kernel row is read once for all three and its gradient never goes to memory.
-        from . import ROW_PASS_BUFFERED_BATCH, ROW_PASS_SPLIT_BATCH, ROW_PASS_WEIGHTS, kernel_weights
+        from . import ROW_PASS_SPLIT_BATCH, ROW_PASS_WEIGHTS, kernel_weights
         size, model = composer.batch_size, composer.model
         self.by_kernel_rows = composer.split and self.clip in (None, "value") and (
-            size <= ROW_PASS_SPLIT_BATCH or size <= ROW_PASS_BUFFERED_BATCH and not updates_in_product(model)
-            and kernel_weights(model) >= ROW_PASS_WEIGHTS)
+            size <= ROW_PASS_SPLIT_BATCH or not updates_in_product(model)
+            and kernel_weights(model) >= ROW_PASS_WEIGHTS * size * size)
         self.into_weights = not composer.single and not self.by_kernel_rows and updates_in_product(composer.model)
         #: Shared between threads otherwise (any rule but norm clipping): each Dense kernel's update where its
         #: gradient is complete, by the thread that completed its block of rows (``split_gradients``,
