@@ -38,7 +38,9 @@ the slice's length ahead of time).  Then ``--repeats`` (5) timed epochs, each wi
 on from where the previous one stopped; seconds per epoch = median wall time x 60000 / samples.  The
 contenders' timed epochs are interleaved: every trial of a cell is started and warmed up in turn, then each
 times one epoch per round, one contender at a time, the order rotating from round to round, so that a machine
-whose speed drifts slows every contender alike (``--sequential``: each trial from start to end before the next).
+whose speed drifts slows every contender alike (``--sequential``: each trial from start to end before the next);
+each epoch starts ``--pause`` seconds after the previous one, once that one's BLAS and OpenMP threads have stopped
+spinning on the cores.
 Per cell the output also gives tweaknet's ratio to the best peer round by round (median and range).  Memory:
 the trial's peak resident set (VmHWM, reset through /proc/self/clear_refs after the warm-up) during the
 timed epochs, minus the baseline; the peak during the warm-up is in the JSON (tweaknet compiles in a child
@@ -383,6 +385,7 @@ def run_cell(cell, contenders, args, cores) -> dict:
     order = list(trials)
     for k in range(args.repeats):
         for who in order[k % len(order):] + order[:k % len(order)] if order else []:
+            time.sleep(args.pause)  # the last epoch's BLAS and OpenMP threads stop spinning on the cores first
             trials[who].epoch()
     results = {who: t.result() for who, t in trials.items()}
     return {w: r for w, r in results.items() if r is not None}
@@ -507,6 +510,9 @@ def main(argv=None) -> int:
                                                          "at most 2 repeats")
     ap.add_argument("--sequential", action="store_true", help="run each trial to its end before the next starts "
                     "(default: the contenders' timed epochs interleaved, round by round)")
+    ap.add_argument("--pause", type=float, default=0.5,
+                    help="seconds between interleaved epochs (0.5): after an epoch, OpenBLAS's and OpenMP's threads "
+                         "spin on the cores for up to a few tenths of a second, which would slow the next contender's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write all measurements here")
     ap.add_argument("--markdown", help="write the Markdown tables here")
