@@ -398,7 +398,8 @@ class OptimizerCode:
         # one sample per batch: each Dense entry's gradient and update in one pass.  (From batch 32 on, the products
         # through BLAS and one update pass over the flat buffer win: an update fused into each thread's block of a
         # kernel, row by row, took 1.09-1.12 s against 0.95-0.98 s for 10,000 samples at width 1024, batch 32, and
-        # the row pass below 1.88 against 1.49 s for 15,000.)
+        # the row pass below 1.88 against 1.49 s for 15,000, before it took its rows in loops per eight samples; since
+        # then it serves batch 32: ``fast.ROW_PASS_SPLIT_BATCH``.)
         self.fuse = composer.single and self.clip in (None, "value")
         #: with batches, a step linear in the gradient (``updates_in_product``): each Dense layer's kernel-gradient
         #: product adds ``-step(1) H_in^T DZ`` into the kernel itself (one GEMM with alpha and beta = 1), and its bias
