@@ -43,39 +43,15 @@ def main(argv=None) -> int:
     ap.add_argument("--set", dest="set_b", action="append", default=[], help="NAME=VALUE for build B")
     ap.add_argument("--set-a", action="append", default=[], help="NAME=VALUE for build A")
     args = ap.parse_args(argv)
-    os.environ.setdefault("TWEAKNET_COMPILE_MIN_SAMPLES", "0")
     import numpy as np
+    from profile_pieces import compiled_step  # the same model and data as the cycle profile
 
-    import tweaknet
-    from tweaknet import fast, layers
-    from tweaknet.fast.runner import CompiledModel
+    from tweaknet import fast
 
     W, B = args.width, args.batch
-    n = args.samples // B * B
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, 784)).astype(np.float32)
-    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
-    order = rng.permutation(n).astype(np.int64)
 
     def build(pairs):
-        tweaknet.utils.set_random_seed(1)
-        model = tweaknet.Sequential([layers.Input((784,)), layers.Dense(W, activation=args.act),
-                                     layers.Dense(W, activation=args.act),
-                                     layers.Dense(10, activation="softmax" if args.act == "relu" else "sigmoid")])
-        model.compile(optimizer=args.opt, loss="categorical_crossentropy" if args.act == "relu" else "mse")
-        saved = [(target, attr, getattr(target, attr)) for target, attr, _ in pairs]
-        for target, attr, value in pairs:
-            setattr(target, attr, value)
-        try:
-            model.fit(x[:2 * B], y[:2 * B], batch_size=B, epochs=1, verbose=0)  # builds and compiles
-            cm = CompiledModel(model, B)
-            cm._loss_args(n)
-            threads = fast.threads_for(model, B)
-        finally:
-            for target, attr, value in saved:
-                setattr(target, attr, value)
-        call = (x, y, order, B, np.array([0.001]), 0, np.zeros(1), *cm.composer.values())
-        return cm, call, threads
+        return compiled_step(W, B, args.act, args.opt, args.samples, pairs)
 
     def epoch(build_):
         cm, call, threads = build_
@@ -94,7 +70,7 @@ def main(argv=None) -> int:
         for name, build_ in (("A", a), ("B", b)) if r % 2 == 0 else (("B", b), ("A", a)):
             times[name].append(epoch(build_))
     ta, tb = np.array(times["A"]), np.array(times["B"])
-    steps = -(-n // B)
+    steps = a[1][2].size // B
     ratio = ta / tb
     print(f"784-{W}-{W}-10 {args.act}, {args.opt}, batch {B}: A {np.median(ta) / steps * 1e3:.3f} ms/step, "
           f"B {np.median(tb) / steps * 1e3:.3f} ms/step; A/B per round median {np.median(ratio):.3f} "

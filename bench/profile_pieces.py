@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+os.environ.setdefault("TWEAKNET_COMPILE_MIN_SAMPLES", "0")  # before tweaknet is imported: compile any step
+
 TSC = '''from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -37,6 +39,41 @@ def rdtsc(typingctx):
 '''
 
 
+def compiled_step(width, batch, act, opt, samples, settings=()):
+    """The compiled step ``fit`` builds for 784-``width``-``width``-10 (``act`` ReLU: softmax, cross-entropy; tanh:
+    sigmoid, MSE; Keras optimizer ``opt``) at ``batch``, on random data of ``samples`` samples (whole batches), with
+    ``settings`` ((module, attribute, value) of ``tweaknet.fast``) set while it is composed and compiled and restored
+    after: (the compiled model, the arguments of its ``train`` for one epoch, the threads ``fit`` gives it)."""
+    import numpy as np
+
+    import tweaknet
+    from tweaknet import fast, layers
+    from tweaknet.fast.runner import CompiledModel
+
+    n = samples // batch * batch
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+    order = rng.permutation(n).astype(np.int64)
+    tweaknet.utils.set_random_seed(1)
+    model = tweaknet.Sequential([layers.Input((784,)), layers.Dense(width, activation=act),
+                                 layers.Dense(width, activation=act),
+                                 layers.Dense(10, activation="softmax" if act == "relu" else "sigmoid")])
+    model.compile(optimizer=opt, loss="categorical_crossentropy" if act == "relu" else "mse")
+    saved = [(target, attr, getattr(target, attr)) for target, attr, _ in settings]
+    for target, attr, value in settings:
+        setattr(target, attr, value)
+    try:
+        model.fit(x[:2 * batch], y[:2 * batch], batch_size=batch, epochs=1, verbose=0)  # builds and compiles
+        cm = CompiledModel(model, batch)
+        cm._loss_args(n)
+        threads = fast.threads_for(model, batch)
+    finally:
+        for target, attr, value in saved:
+            setattr(target, attr, value)
+    return cm, (x, y, order, batch, np.array([0.001]), 0, np.zeros(1), *cm.composer.values()), threads
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--width", type=int, default=512, help="units of each of the two hidden layers (512)")
@@ -47,26 +84,14 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=30720, help="samples per timed epoch (30720)")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
-    os.environ.setdefault("TWEAKNET_COMPILE_MIN_SAMPLES", "0")
     import numpy as np
     from numba import njit
 
-    import tweaknet
-    from tweaknet import fast, layers
-    from tweaknet.fast.runner import CompiledModel
+    from tweaknet import fast
 
-    W, B, n = args.width, args.batch, args.samples // args.batch * args.batch
-    tweaknet.utils.set_random_seed(1)
-    model = tweaknet.Sequential([layers.Input((784,)), layers.Dense(W, activation=args.act),
-                                 layers.Dense(W, activation=args.act),
-                                 layers.Dense(10, activation="softmax" if args.act == "relu" else "sigmoid")])
-    model.compile(optimizer=args.opt, loss="categorical_crossentropy" if args.act == "relu" else "mse")
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, 784)).astype(np.float32)
-    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
-    model.fit(x[:2 * B], y[:2 * B], batch_size=B, epochs=1, verbose=0)  # builds and compiles
-    cm = CompiledModel(model, B)
-    cm._loss_args(n)
+    B = args.batch
+    cm, call, threads = compiled_step(args.width, B, args.act, args.opt, args.samples)
+    W, n = args.width, call[2].size
     text = open(cm.module.__file__).read()
     head, _, rest = text.partition("@njit(**JIT)\ndef train(")
     body, sep, tail = rest.partition("return loss_sum, step")
@@ -98,9 +123,7 @@ def main(argv=None) -> int:
         return rdtsc()
 
     acc = np.zeros(len(labels), np.int64)
-    order = rng.permutation(n).astype(np.int64)
-    call = (x, y, order, B, np.array([0.001]), 0, np.zeros(1), *cm.composer.values(), acc)
-    threads = fast.threads_for(model, B)
+    call = (*call, acc)
     steps = n // B
     with fast.numerics(threads), fast.blas_threads(1 if cm.composer.split else threads):
         module.train(*call)  # compiles the profiled copy
