@@ -353,7 +353,7 @@ def test_wide_steps_and_large_batches_run_on_the_paths_own_threads():
 def test_small_batches_on_the_paths_threads_pass_once_over_each_kernels_rows(optimizer, batch_size, rows):
     """``OptimizerCode.by_kernel_rows``: a step on the path's own threads with batches up to ``ROW_PASS_SPLIT_BATCH``
     (beyond, while a model whose rule reads its gradient from a buffer, not plain SGD, has ``ROW_PASS_WEIGHTS``
-    kernel weights per squared sample: width 1024 up to batch 64)
+    kernel weights per squared sample: width 1024 up to batch 85)
     computes each kernel's input gradient, gradient and update in one pass over its rows (norm clipping needs every
     gradient first: it keeps the products and the update pass); then the kernels' gradient buffers are never
     written, and plain SGD does not update in its products.  Its numbers: ``test_shared_products_*`` above."""
