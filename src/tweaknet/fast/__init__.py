@@ -145,8 +145,8 @@ ROW_PASS_SPLIT_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_SPLIT_BATCH", "32")
 #: 51; width 1024, 1.86M, up to 85; width 2048, 5.8M, up to 150; measured at the batches below only).  The row
 #: pass saves the update pass's traffic, a cost per weight, and spends more than BLAS per multiply-add, a cost per
 #: weight and sample.  Whole epochs alternated in one process, time with the products / with the row pass, Adam:
-#: batch 64, width 2048 1.25, 1024 1.13, 512 0.92; batch 128, width 2048 1.13, 1024 0.92; batch 256, width 2048 1.00.  Plain SGD at batch 64, width 1024: 1.01 (it
-#: keeps its update in the product).
+#: batch 64, width 2048 1.25, 1024 1.13, 512 0.92; batch 128, width 2048 1.13, 1024 0.92; batch 256, width 2048
+#: 1.00.  Plain SGD at batch 64, width 1024: 1.01 (it keeps its update in the product).
 ROW_PASS_WEIGHTS = int(os.environ.get("TWEAKNET_ROW_PASS_WEIGHTS", "256"))
 #: Samples per thread from which a wide Dense layer on the path's own threads splits its forward product, its input
 #: gradient and its kernel's gradient by the batch's rows instead of by columns, if it has no more units than the
