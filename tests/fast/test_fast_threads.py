@@ -201,7 +201,7 @@ def assert_params_match(compiled, reference, case, batch_size, monkeypatch):
 def test_thin_layers_fold_the_activation_derivative_of_the_dense_layer_below(batch_size, shared):
     """``blocks.Dense.fold``: a thin layer's input gradient applies the elementwise activation derivative of the Dense
     layer right below it, which then has no pass of its own; not a row-wise one (softmax), not across another layer,
-    and not where the row pass (``by_kernel_rows``, batches up to 16, with Adam up to 32) computes the input gradient."""
+    and not where the row pass (``by_kernel_rows``, here batches up to 32) computes the input gradient."""
     from tweaknet.fast.compose import Composer
     blocks = {name: Composer(CASES[name](), batch_size).blocks for name in
               ("wide_leaky_bottleneck_bce", "wide_adamw_batchnorm_clipnorm", "wide_sgd_tanh_batchnorm_mse")}
