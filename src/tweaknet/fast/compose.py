@@ -599,14 +599,13 @@ class OptimizerCode:
         src("m = W.shape[0]")
         src("n = W.shape[1]")
         thread_block(src, "m", lo="k0", hi="k1")
-        src("gv = np.empty(n, CAST)")
         size = self.c.batch_size
         per = ROW_BLOCK if size > ROW_GROUP else 1
+        src(f"GV = np.empty(({per}, n), CAST)")  # the gradient rows of the rows a loop takes
         src(f"if B == {size}:")
         with src.block():
             for s in range(size):
                 src(f"d{s} = DZ[{s}]")
-            src(f"GV = np.empty(({per}, n), CAST)")
             for r in range(per):
                 src(f"gv{r} = GV[{r}]")
             src(f"for k in range(k0, k1 - {per - 1}, {per}):")
@@ -618,6 +617,7 @@ class OptimizerCode:
                     self.fused_rows(src, block, need_input_grad, size, 1)
         src("else:")
         with src.block():
+            src("gv = GV[0]")
             src("for k in range(k0, k1):")
             with src.block():
                 src("wv = W[k]")
