@@ -603,7 +603,8 @@ name = "long"
 "data.train_samples" = 2000
 """
     (tmp_path / "e.toml").write_text(text)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    # PYTHONFAULTHANDLER: a run that does not stop prints where each of its threads is when the test aborts it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "PYTHONFAULTHANDLER": "1"}
     log = open(tmp_path / "log.txt", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "tweaknet", "run", "e.toml", "--out", "o", "--jobs", "1",
                              "--progress", "none"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, text=True,
@@ -620,7 +621,13 @@ name = "long"
         except sqlite3.Error:
             pass
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=30)
+        log.seek(0)
+        pytest.fail(f"the run did not stop within 120 s of its Ctrl-C; its threads then:\n{log.read()}")
     log.seek(0)
     assert proc.returncode == 130, log.read()
     statuses, epochs = _store_rows(db)
