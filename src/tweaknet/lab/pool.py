@@ -68,11 +68,26 @@ class LocalPool:
             self.pool = None
 
     def cancel(self, handles):
-        if self.pool is not None:
-            for p in list((getattr(self.pool, "_processes", None) or {}).values()):  # the workers it started
-                p.terminate()
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+        pool, self.pool = self.pool, None
+        if pool is None:
+            return
+        workers = list((getattr(pool, "_processes", None) or {}).values())  # the workers it started
+        for p in workers:
+            p.terminate()
+        for p in workers:
+            p.join(10)
+        # A worker stopped while it was sending its result leaves part of a message in the result pipe: the
+        # executor's thread then waits for the rest, and the interpreter, at exit, for that thread, forever
+        # (CPython's ProcessPoolExecutor keeps this end open too, so the read never sees end-of-file).  With
+        # the workers gone, closing this end ends that read; and a job half written to a worker that died no
+        # longer holds up the executor's shutdown.
+        writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+        if writer is not None:
+            writer.close()
+        calls = getattr(pool, "_call_queue", None)
+        if calls is not None:
+            calls.cancel_join_thread()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self):
         self._drop()
