@@ -215,18 +215,20 @@ def test_thin_layers_fold_the_activation_derivative_of_the_dense_layer_below(bat
     assert after_activation.thin == (not rows) and after_activation.below is None  # the row pass takes it at 8
 
 
-@pytest.mark.parametrize("threads", [2, 3])
-def test_the_row_pass_takes_a_threads_odd_last_row_alone(threads, shared, monkeypatch):
+@pytest.mark.parametrize("threads, batch_size", [(2, 18), (3, 18), (2, 30)])
+def test_the_row_pass_takes_a_threads_odd_last_row_alone(threads, batch_size, shared, monkeypatch):
     """From nine samples on the row pass takes two kernel rows per loop (``OptimizerCode.fused_rows``); a thread
-    with an odd count of rows takes its last one alone.  131 rows: 65 and 66 on two threads, 43, 44, 44 on three."""
-    from tweaknet.fast.compose import Composer
+    with an odd count of rows takes its last one alone.  131 rows: 65 and 66 on two threads, 43, 44, 44 on three.
+    At batch 30 the samples' groups are 6, 8, 8, 8, the two in the middle in a loop (``compose.row_groups``)."""
+    from tweaknet.fast.compose import Composer, row_groups
+    assert row_groups(30) == ([0, 6, 14, 22, 30], True) and not row_groups(18)[1]
     CASES["odd_rows"] = lambda: model([tn.layers.Dense(131, activation="relu"), tn.layers.Dense(20, activation="tanh"),
                                        tn.layers.Dense(4, activation="softmax")], tn.optimizers.Adam(0.01))
     try:
-        compiled, loss_c, pred_c = train("odd_rows", 18, threads, monkeypatch)
-        assert Composer(compiled, 18).optimizer.by_kernel_rows
-        reference, loss_r, pred_r = train("odd_rows", 18, 1, monkeypatch, reference=True)
-        assert_params_match(compiled, reference, "odd_rows", 18, monkeypatch)
+        compiled, loss_c, pred_c = train("odd_rows", batch_size, threads, monkeypatch)
+        assert Composer(compiled, batch_size).optimizer.by_kernel_rows
+        reference, loss_r, pred_r = train("odd_rows", batch_size, 1, monkeypatch, reference=True)
+        assert_params_match(compiled, reference, "odd_rows", batch_size, monkeypatch)
     finally:
         del CASES["odd_rows"]
     np.testing.assert_allclose(loss_c, loss_r, rtol=RTOL)

@@ -604,8 +604,10 @@ class OptimizerCode:
         src(f"GV = np.empty(({per}, n), CAST)")  # the gradient rows of the rows a loop takes
         src(f"if B == {size}:")
         with src.block():
+            bounds, looped = row_groups(size)
             for s in range(size):
-                src(f"d{s} = DZ[{s}]")
+                if not looped or s < bounds[1] or s >= bounds[-2]:  # the samples of the groups written out
+                    src(f"d{s} = DZ[{s}]")
             for r in range(per):
                 src(f"gv{r} = GV[{r}]")
             src(f"for k in range(k0, k1 - {per - 1}, {per}):")
@@ -637,49 +639,66 @@ class OptimizerCode:
 
     def fused_rows(self, src, block, need_input_grad, size, per):
         """Kernel rows ``k:k+per`` of the row pass for a batch of ``size`` samples (row views ``d0, d1, ...`` of
-        ``DZ``; gradient rows ``gv0, gv1, ...``): the samples in groups of at most ``ROW_GROUP``, each group one loop
-        over the rows' entries that reads each entry of ``DZ`` once for every row and each kernel entry once for the
-        group's input gradients (a sum per sample and row, ``a{s}_{r}``) and its share of the entry's gradient (into
-        ``gv{r}``, or, in the last group, straight into the entry's update).  Eight sums and a gradient per loaded
-        entry keep the multiply-adds busy: one thread, 1024 x 1024 kernel, batch 8, 0.44 against 1.07 ms for a loop
-        per sample and per pass.  Whole epochs at batch 32 (Adam, width 1024), groups of 16 took 1.43x as long as
-        groups of 8 (their sums no longer fit the registers), groups of 4 or 11 1.09x.  Two rows at a time read
-        ``DZ`` (which no longer fits the first-level cache) half as often: one thread, GFLOP/s one row / two / four
-        at batch 32, 784 x 512 without input gradient 52 / 87 / 90, 512 x 512 with it 89 / 92 / 49, 1024 x 512
-        77 / 86 / 47; batch 16, 1024 x 1024 63 / 83 / 48; at batch 8 one row is as fast (94 / 89, 79 / 71)."""
-        groups = -(-size // ROW_GROUP)
-        bounds = [size * g // groups for g in range(groups + 1)]
+        ``DZ`` for the samples of the groups written out, ``row_groups``; gradient rows ``gv0, gv1, ...``): the
+        samples in groups of at most ``ROW_GROUP``, each group one loop over the rows' entries (``row_group``); the
+        groups between the second and the last, where a batch has more than three, in a loop over groups of
+        ``ROW_GROUP``, so that the code (and its compile time) stays the same size at any batch size.  Eight sums
+        and a gradient per loaded entry keep the multiply-adds busy: one thread, 1024 x 1024 kernel, batch 8, 0.44
+        against 1.07 ms for a loop per sample and per pass.  Whole epochs at batch 32 (Adam, width 1024), groups of
+        16 took 1.43x as long as groups of 8 (their sums no longer fit the registers), groups of 4 or 11 1.09x.  Two
+        rows at a time read ``DZ`` (which no longer fits the first-level cache) half as often: one thread, GFLOP/s
+        one row / two / four at batch 32, 784 x 512 without input gradient 52 / 87 / 90, 512 x 512 with it 89 / 92
+        / 49, 1024 x 512 77 / 86 / 47; batch 16, 1024 x 1024 63 / 83 / 48; at batch 8 one row is as fast (94 / 89,
+        79 / 71)."""
+        bounds, looped = row_groups(size)
         for r in range(per):
             src(f"wv{r} = W[k + {r}]")
             self.kernel_row_views(src, r)
-        for g in range(groups):
-            rows = range(bounds[g], bounds[g + 1])
-            first, last = g == 0, g == groups - 1
-            for s in rows:
-                for r in range(per):
-                    src(f"h{s}_{r} = H_in[{s}, k + {r}]")
-                    if need_input_grad:
-                        src(f"a{s}_{r} = ZERO")
-            src("for j in range(n):")
-            with src.block():
-                for r in range(per):
-                    src(f"w{r}j = wv{r}[j]")
-                for s in rows:
-                    src(f"x{s} = d{s}[j]")
-                    if need_input_grad:
-                        for r in range(per):
-                            src(f"a{s}_{r} += x{s} * w{r}j")
-                for r in range(per):
-                    part = " + ".join(f"h{s}_{r} * x{s}" for s in rows)
-                    total = part if first else f"gv{r}[j] + {part}"
-                    if last:
-                        self.kernel_row_element(src, block, total, r)
-                    else:
-                        src(f"gv{r}[j] = {total}")
-            if need_input_grad:
-                for s in rows:
+        last = len(bounds) - 2
+        for g in range(last + 1):
+            if looped and 1 <= g < last:  # the groups between the first and the last: one loop
+                if g == 1:
+                    src(f"for s0 in range({bounds[1]}, {bounds[-2]}, {ROW_GROUP}):")
+                    with src.block():
+                        for i in range(ROW_GROUP):
+                            src(f"e{i} = DZ[s0 + {i}]")
+                        self.row_group(src, block, need_input_grad, per,
+                                       [(f"s0 + {i}", f"e{i}") for i in range(ROW_GROUP)], first=False, last=False)
+                continue
+            rows = [(str(s), f"d{s}") for s in range(bounds[g], bounds[g + 1])]
+            self.row_group(src, block, need_input_grad, per, rows, first=g == 0, last=g == last)
+
+    def row_group(self, src, block, need_input_grad, per, rows, first, last):
+        """One group of the row pass (``fused_rows``): ``rows``, (the sample's index, its row view of ``DZ``) for
+        each sample, in one loop over the rows' entries that reads each entry of ``DZ`` once for every row and each
+        kernel entry once for the group's input gradients (a sum per sample and row, ``a{i}_{r}``) and its share of
+        the entry's gradient (``gv{r}``: written by the ``first`` group, added to by the next ones, and in the
+        ``last`` one taken straight into the entry's update)."""
+        for i, (s, _) in enumerate(rows):
+            for r in range(per):
+                src(f"h{i}_{r} = H_in[{s}, k + {r}]")
+                if need_input_grad:
+                    src(f"a{i}_{r} = ZERO")
+        src("for j in range(n):")
+        with src.block():
+            for r in range(per):
+                src(f"w{r}j = wv{r}[j]")
+            for i, (_, view) in enumerate(rows):
+                src(f"x{i} = {view}[j]")
+                if need_input_grad:
                     for r in range(per):
-                        src(f"D_in[{s}, k + {r}] = a{s}_{r}")
+                        src(f"a{i}_{r} += x{i} * w{r}j")
+            for r in range(per):
+                part = " + ".join(f"h{i}_{r} * x{i}" for i in range(len(rows)))
+                total = part if first else f"gv{r}[j] + {part}"
+                if last:
+                    self.kernel_row_element(src, block, total, r)
+                else:
+                    src(f"gv{r}[j] = {total}")
+        if need_input_grad:
+            for i, (s, _) in enumerate(rows):
+                for r in range(per):
+                    src(f"D_in[{s}, k + {r}] = a{i}_{r}")
 
     def split_gradients(self, src, block):
         """Each thread's block of the kernel's rows: its gradient (one-thread BLAS over every column), and its block of
@@ -906,6 +925,23 @@ def bias_gradient(src, lo="0", hi="W.shape[1]"):
 ROW_GROUP = 8
 #: Kernel rows per loop of the row pass with more than ``ROW_GROUP`` samples (``OptimizerCode.fused_rows``).
 ROW_BLOCK = 2
+
+
+#: Groups of samples from which the row pass runs the groups between its first and its last in a loop
+#: (``row_groups``), rather than each written out.
+ROW_LOOP_GROUPS = 4
+
+
+def row_groups(size):
+    """The row pass's groups of samples for a batch of ``size`` (``OptimizerCode.fused_rows``): ``(bounds,
+    looped)``, group ``g`` taking samples ``bounds[g]:bounds[g + 1]``.  Below ``ROW_LOOP_GROUPS`` groups they share
+    the samples evenly; from there on, the first takes what is left over and the others ``ROW_GROUP`` each, and
+    ``looped``: the groups between the first and the last run in a loop."""
+    groups = -(-size // ROW_GROUP)
+    if groups < ROW_LOOP_GROUPS:
+        return [size * g // groups for g in range(groups + 1)], False
+    first = size - ROW_GROUP * (groups - 1)
+    return [0] + [first + ROW_GROUP * g for g in range(groups)], True
 
 
 def sum_of_rows(src, out, row, weight=None):
