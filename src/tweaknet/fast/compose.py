@@ -655,18 +655,22 @@ class OptimizerCode:
             src(f"wv{r} = W[k + {r}]")
             self.kernel_row_views(src, r)
         last = len(bounds) - 2
-        for g in range(last + 1):
-            if looped and 1 <= g < last:  # the groups between the first and the last: one loop
-                if g == 1:
-                    src(f"for s0 in range({bounds[1]}, {bounds[-2]}, {ROW_GROUP}):")
-                    with src.block():
-                        for i in range(ROW_GROUP):
-                            src(f"e{i} = DZ[s0 + {i}]")
-                        self.row_group(src, block, need_input_grad, per,
-                                       [(f"s0 + {i}", f"e{i}") for i in range(ROW_GROUP)], first=False, last=False)
-                continue
-            rows = [(str(s), f"d{s}") for s in range(bounds[g], bounds[g + 1])]
-            self.row_group(src, block, need_input_grad, per, rows, first=g == 0, last=g == last)
+
+        def written(g):  # group g's samples, each with its row view made before the rows' loop
+            return [(str(s), f"d{s}") for s in range(bounds[g], bounds[g + 1])]
+        self.row_group(src, block, need_input_grad, per, written(0), first=True, last=last == 0)
+        if looped:  # the groups between the first and the last: one loop
+            src(f"for s0 in range({bounds[1]}, {bounds[-2]}, {ROW_GROUP}):")
+            with src.block():
+                for i in range(ROW_GROUP):
+                    src(f"e{i} = DZ[s0 + {i}]")
+                self.row_group(src, block, need_input_grad, per, [(f"s0 + {i}", f"e{i}") for i in range(ROW_GROUP)],
+                               first=False, last=False)
+        else:
+            for g in range(1, last):
+                self.row_group(src, block, need_input_grad, per, written(g), first=False, last=False)
+        if last > 0:
+            self.row_group(src, block, need_input_grad, per, written(last), first=False, last=True)
 
     def row_group(self, src, block, need_input_grad, per, rows, first, last):
         """One group of the row pass (``fused_rows``): ``rows``, (the sample's index, its row view of ``DZ``) for
