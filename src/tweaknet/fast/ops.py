@@ -228,48 +228,57 @@ _GEMM_ARGS = [ir.IntType(8)] * 3 + [cgutils.intp_t] * 3 + [cgutils.voidptr_t, cg
                                                            cgutils.voidptr_t, cgutils.intp_t]
 
 
-@intrinsic
-def gemm(typingctx, trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta, alpha):
-    """``C[m, n] = alpha op(A)[m, k] @ op(B)[k, n] + beta C`` on row-major blocks: the block of ``a`` starts at flat
-    element ``a0`` with rows ``lda`` elements apart (likewise ``b`` and ``c``); ``op`` transposes where
-    ``trans_a`` / ``trans_b`` is true.  float32 or float64 arrays of one type; BLAS's threads are the caller's
-    business (``runner`` sets one)."""
-    if not (isinstance(a, types.Array) and a.dtype in (types.float32, types.float64) and b.dtype == a.dtype
-            and c.dtype == a.dtype):
-        return None
-    dtype = a.dtype
-    kind = ord("s") if dtype == types.float32 else ord("d")
-    sig = types.void(trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta, alpha)
+def gemm_calling(float32_symbol: str):
+    """The ``gemm`` intrinsic below, calling C function ``float32_symbol`` (with ``numba_xxgemm``'s signature and
+    meaning) for float32 products; float64 products always call ``numba_xxgemm``.  ``products.py`` gives the
+    compiled path tweaknet's own float32 product this way."""
 
-    def codegen(context, builder, signature, args):
-        ta, tb, m_, n_, k_, av, a0_, lda_, bv, b0_, ldb_, cv, c0_, ldc_, beta_, alpha_ = args
-        tys = signature.args
+    @intrinsic
+    def gemm(typingctx, trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta, alpha):
+        """``C[m, n] = alpha op(A)[m, k] @ op(B)[k, n] + beta C`` on row-major blocks: the block of ``a`` starts at
+        flat element ``a0`` with rows ``lda`` elements apart (likewise ``b`` and ``c``); ``op`` transposes where
+        ``trans_a`` / ``trans_b`` is true.  float32 or float64 arrays of one type; BLAS's threads are the caller's
+        business (``runner`` sets one)."""
+        if not (isinstance(a, types.Array) and a.dtype in (types.float32, types.float64) and b.dtype == a.dtype
+                and c.dtype == a.dtype):
+            return None
+        dtype = a.dtype
+        kind = ord("s") if dtype == types.float32 else ord("d")
+        sig = types.void(trans_a, trans_b, m, n, k, a, a0, lda, b, b0, ldb, c, c0, ldc, beta, alpha)
 
-        def intp(value, ty):
-            return context.cast(builder, value, ty, types.intp)
+        def codegen(context, builder, signature, args):
+            ta, tb, m_, n_, k_, av, a0_, lda_, bv, b0_, ldb_, cv, c0_, ldc_, beta_, alpha_ = args
+            tys = signature.args
 
-        def address(value, ty, offset, offset_ty):
-            data = context.make_array(ty)(context, builder, value).data
-            return builder.bitcast(builder.gep(data, [intp(offset, offset_ty)]), cgutils.voidptr_t)
+            def intp(value, ty):
+                return context.cast(builder, value, ty, types.intp)
 
-        def flag(value, ty):
-            t = context.cast(builder, value, ty, types.boolean)
-            return builder.select(t, ir.Constant(ir.IntType(8), ord("t")), ir.Constant(ir.IntType(8), ord("n")))
+            def address(value, ty, offset, offset_ty):
+                data = context.make_array(ty)(context, builder, value).data
+                return builder.bitcast(builder.gep(data, [intp(offset, offset_ty)]), cgutils.voidptr_t)
 
-        alpha = cgutils.alloca_once_value(builder, context.cast(builder, alpha_, tys[15], dtype))
-        beta_slot = cgutils.alloca_once_value(builder, context.cast(builder, beta_, tys[14], dtype))
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), _GEMM_ARGS),
-                                            "numba_xxgemm")
-        # BLAS is column-major: a row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T
-        builder.call(fn, (ir.Constant(ir.IntType(8), kind), flag(tb, tys[1]), flag(ta, tys[0]),
-                          intp(n_, tys[3]), intp(m_, tys[2]), intp(k_, tys[4]),
-                          builder.bitcast(alpha, cgutils.voidptr_t),
-                          address(bv, tys[8], b0_, tys[9]), intp(ldb_, tys[10]),
-                          address(av, tys[5], a0_, tys[6]), intp(lda_, tys[7]),
-                          builder.bitcast(beta_slot, cgutils.voidptr_t),
-                          address(cv, tys[11], c0_, tys[12]), intp(ldc_, tys[13])))
-        return context.get_dummy_value()
-    return sig, codegen
+            def flag(value, ty):
+                t = context.cast(builder, value, ty, types.boolean)
+                return builder.select(t, ir.Constant(ir.IntType(8), ord("t")), ir.Constant(ir.IntType(8), ord("n")))
+
+            alpha = cgutils.alloca_once_value(builder, context.cast(builder, alpha_, tys[15], dtype))
+            beta_slot = cgutils.alloca_once_value(builder, context.cast(builder, beta_, tys[14], dtype))
+            symbol = float32_symbol if dtype == types.float32 else "numba_xxgemm"
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), _GEMM_ARGS), symbol)
+            # BLAS is column-major: a row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T
+            builder.call(fn, (ir.Constant(ir.IntType(8), kind), flag(tb, tys[1]), flag(ta, tys[0]),
+                              intp(n_, tys[3]), intp(m_, tys[2]), intp(k_, tys[4]),
+                              builder.bitcast(alpha, cgutils.voidptr_t),
+                              address(bv, tys[8], b0_, tys[9]), intp(ldb_, tys[10]),
+                              address(av, tys[5], a0_, tys[6]), intp(lda_, tys[7]),
+                              builder.bitcast(beta_slot, cgutils.voidptr_t),
+                              address(cv, tys[11], c0_, tys[12]), intp(ldc_, tys[13])))
+            return context.get_dummy_value()
+        return sig, codegen
+    return gemm
+
+
+gemm = gemm_calling("numba_xxgemm")
 
 
 @intrinsic

@@ -70,12 +70,23 @@ def _static() -> dict:
             "tweaknet": __version__}
 
 
+def _products():
+    """Which float32 matrix product the compiled path called (``fast/products.py``), where this process used it."""
+    products = sys.modules.get("tweaknet.fast.products")
+    return products.describe() if products is not None else None
+
+
 def record() -> dict:
     """This process's machine: ``cpu``, ``vector`` (its vector features, widest first), ``cores``, ``system``,
-    ``blas`` (a dict per loaded BLAS library: ``api``, ``version``, ``architecture``, ``threads``) and the
-    versions of ``python``, ``numpy``, ``numba`` (None without it) and ``tweaknet``.  Call it after training
-    has loaded the BLAS libraries it uses."""
-    return {**_static(), "blas": _blas()}
+    ``blas`` (a dict per loaded BLAS library: ``api``, ``version``, ``architecture``, ``threads``), ``products``
+    (the compiled path's float32 matrix product, where it ran: tweaknet's kernel or BLAS) and the versions of
+    ``python``, ``numpy``, ``numba`` (None without it) and ``tweaknet``.  Call it after training has loaded the
+    BLAS libraries it uses."""
+    found = {**_static(), "blas": _blas()}
+    products = _products()
+    if products is not None:  # absent where the compiled path did not run, so earlier records keep their keys
+        found["products"] = products
+    return found
 
 
 def key(machine: dict) -> str:
@@ -93,4 +104,5 @@ def describe(machine: dict) -> str:
         f"{'s' if b.get('threads') != 1 else ''}" for b in machine.get("blas") or []) or "BLAS unknown"
     versions = ", ".join(f"{label} {machine.get(k)}" for k, label in (
         ("python", "Python"), ("numpy", "NumPy"), ("numba", "Numba"), ("tweaknet", "tweaknet")) if machine.get(k))
-    return f"{machine.get('cpu', '?')}{vector}, {machine.get('cores')} cores; {blas}; {versions}"
+    products = f"; products: {machine['products']}" if machine.get("products") else ""
+    return f"{machine.get('cpu', '?')}{vector}, {machine.get('cores')} cores; {blas}{products}; {versions}"
