@@ -141,13 +141,16 @@ ROW_PASS_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_BATCH", "16"))
 ROW_PASS_SPLIT_BATCH = int(os.environ.get("TWEAKNET_ROW_PASS_SPLIT_BATCH", "32"))
 #: Beyond :data:`ROW_PASS_SPLIT_BATCH`, a model whose rule reads each kernel's gradient from a buffer (any but plain
 #: SGD's update in its product, ``compose.updates_in_product``) takes the row pass while it has this many kernel
-#: weights or more per squared sample of the batch (``weights >= 256 B^2``: width 512, 0.67M weights, up to batch
-#: 51; width 1024, 1.86M, up to 85; width 2048, 5.8M, up to 150; measured at the batches below only).  The row
-#: pass saves the update pass's traffic, a cost per weight, and spends more than BLAS per multiply-add, a cost per
-#: weight and sample.  Whole epochs alternated in one process, time with the products / with the row pass, Adam:
-#: batch 64, width 2048 1.25, 1024 1.13, 512 0.92; batch 128, width 2048 1.13, 1024 0.92; batch 256, width 2048
-#: 1.00.  Plain SGD at batch 64, width 1024: 1.01 (it keeps its update in the product).
-ROW_PASS_WEIGHTS = int(os.environ.get("TWEAKNET_ROW_PASS_WEIGHTS", "256"))
+#: weights or more per squared sample of the batch (``weights >= 384 B^2``: width 512, 0.67M weights, up to batch
+#: 41; width 1024, 1.86M, up to 69; width 2048, 5.8M, up to 123; measured at the batches below only).  The row
+#: pass saves the update pass's traffic, a cost per weight, and spends more than the products per multiply-add, a
+#: cost per weight and sample.  Whole epochs alternated in one process, time with the products / with the row pass,
+#: Adam: batch 64, width 2048 1.25, 1024 1.13, 512 0.92; batch 128, width 2048 1.13, 1024 0.92; batch 256, width
+#: 2048 1.00.  Plain SGD at batch 64, width 1024: 1.01 (it keeps its update in the product).  With tweaknet's own
+#: matrix product (``products.py``, 2026-11-27) the products gained 5-10%: width 2048 batch 128 then ran 1.13 and
+#: 1.05 (two series, both orders) faster with the products than with the row pass, batch 96 1.00, batch 64 0.98;
+#: width 1024 batch 64 0.99: the factor went from 256 to 384.
+ROW_PASS_WEIGHTS = int(os.environ.get("TWEAKNET_ROW_PASS_WEIGHTS", "384"))
 #: Samples per thread from which a wide Dense layer on the path's own threads splits its forward product, its input
 #: gradient and its kernel's gradient by the batch's rows instead of by columns, if it has no more units than the
 #: batch has samples; with fewer samples per thread, a layer of no more units than each thread has samples does too
