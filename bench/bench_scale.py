@@ -217,6 +217,9 @@ def trial(args) -> int:
         tweaknet.utils.set_random_seed(args.seed)
         tr = TweaknetTrainer(conf, weights)
         info["compiled"], info["reason"] = describe_path(tr.model)
+        if info["compiled"]:
+            from tweaknet.fast import products
+            info["products"] = products.describe()  # tweaknet's matrix product, or BLAS and why
         epoch = lambda n: tr.epoch(x[:n], y[:n])  # noqa: E731 - fit shuffles itself
     elif who == "torch":
         from peers import TorchTrainer
@@ -438,7 +441,8 @@ def describe(who, r, cell) -> str:
     losses = [v for v in r["losses"] if v is not None]
     loss = f"; loss {' -> '.join(f'{v:.4f}' for v in losses)}" if losses else ""
     comp = f" (compile {r['compile_s']:.2f} s)" if r.get("compile_s") is not None else ""
-    path = "" if "compiled" not in r else "; compiled path" if r["compiled"] else f"; reference path ({r['reason']})"
+    path = ("" if "compiled" not in r else f"; compiled path, products: {r.get('products', 'BLAS')}" if r["compiled"]
+            else f"; reference path ({r['reason']})")
     walls = ", ".join(f"{w:.3f}" for w in r["walls"])
     return (f"  {who:8s} {s:9.3f} s/epoch{star(r):1s} [{walls}] s on {r['samples']} samples, "
             f"{gflops:6.1f} GFLOP/s of products; warm-up {r['warmup_s']:.2f} s{comp}; "
@@ -482,7 +486,8 @@ def markdown(cells, results, threads) -> str:
             comp = f" ({r['compile_s']:.2f})" if r.get("compile_s") is not None else ""
             return f"{r['warmup_s']:.2f}{comp}"
         tw = rs.get("tweaknet", {})
-        path = "-" if "compiled" not in tw else "compiled" if tw["compiled"] else f"reference ({tw['reason']})"
+        path = ("-" if "compiled" not in tw else f"compiled, products: {tw.get('products', 'BLAS')}" if tw["compiled"]
+                else f"reference ({tw['reason']})")
         lines.append(f"| {c.label} | {c.batch} | {first('tweaknet')} | {first('torch')} | {first('jax')} | {path} |")
     return "\n".join(lines)
 
