@@ -27,7 +27,7 @@ void tweaknet_products_init(void *blas) { fallback = (xxgemm_t)blas; }
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-#define MR 8
+#define MR 8 /* one 256-bit vector of op(A) per step of k (pack_a) */
 #define NV 3
 #define NR (16 * NV)
 #ifndef KC
@@ -82,47 +82,56 @@ static inline void transpose16(__m512 r[16]) {
 /* op(A)[i0:i0+mc, p0:p0+kc] into panels of MR rows: buf[panel][p][i], rows past mc are zeros */
 static void pack_a(int ta, const float *A, intptr_t lda, intptr_t i0, intptr_t mc, intptr_t p0, intptr_t kc,
                    float *buf) {
-    for (intptr_t ir = 0; ir < mc; ir += MR) {
+    if (ta) {  /* op(A)[i, p] = A[p, i]: A's rows in order, each read once from start to end */
+        for (intptr_t p = 0; p < kc; p++) {
+            const float *s = A + (p0 + p) * lda + i0;
+            for (intptr_t ir = 0; ir < mc; ir += MR) {
+                float *d = buf + ir * kc + p * MR;
+                intptr_t mr = mc - ir < MR ? mc - ir : MR;
+                if (mr == MR)
+                    _mm256_store_ps(d, _mm256_loadu_ps(s + ir));
+                else
+                    for (intptr_t i = 0; i < MR; i++) d[i] = i < mr ? s[ir + i] : 0.f;
+            }
+        }
+        return;
+    }
+    for (intptr_t ir = 0; ir < mc; ir += MR) {  /* rows of A: tiles of MR rows by 16 values of p, transposed */
         intptr_t mr = mc - ir < MR ? mc - ir : MR;
         float *d = buf + ir * kc;
-        if (ta) {  /* op(A)[i, p] = A[p, i]: each p's MR values are contiguous */
-            for (intptr_t p = 0; p < kc; p++) {
-                const float *s = A + (p0 + p) * lda + i0 + ir;
-                intptr_t i = 0;
-                for (; i < mr; i++) d[p * MR + i] = s[i];
-                for (; i < MR; i++) d[p * MR + i] = 0.f;
+        intptr_t p = 0;
+        if (mr == MR)
+            for (; p + 16 <= kc; p += 16) {
+                __m512 r[16];
+                for (int i = 0; i < MR; i++) r[i] = _mm512_loadu_ps(A + (i0 + ir + i) * lda + p0 + p);
+                for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_ps();
+                transpose16(r);
+                for (int q = 0; q < 16; q++) _mm256_store_ps(d + (p + q) * MR, _mm512_castps512_ps256(r[q]));
             }
-        } else {  /* rows of A: tiles of MR rows by 16 values of p, transposed in registers */
-            intptr_t p = 0;
-            if (mr == MR)
-                for (; p + 16 <= kc; p += 16) {
-                    __m512 r[16];
-                    for (int i = 0; i < MR; i++) r[i] = _mm512_loadu_ps(A + (i0 + ir + i) * lda + p0 + p);
-                    for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_ps();
-                    transpose16(r);
-                    for (int q = 0; q < 16; q++) _mm256_store_ps(d + (p + q) * MR, _mm512_castps512_ps256(r[q]));
-                }
-            for (; p < kc; p++)
-                for (intptr_t i = 0; i < MR; i++) d[p * MR + i] = i < mr ? A[(i0 + ir + i) * lda + p0 + p] : 0.f;
-        }
+        for (; p < kc; p++)
+            for (intptr_t i = 0; i < MR; i++) d[p * MR + i] = i < mr ? A[(i0 + ir + i) * lda + p0 + p] : 0.f;
     }
 }
 
 /* op(B)[p0:p0+kc, j0:j0+nc] into panels of NR columns: buf[panel][p][j], columns past nc are zeros */
 static void pack_b(int tb, const float *B, intptr_t ldb, intptr_t p0, intptr_t kc, intptr_t j0, intptr_t nc,
                    float *buf) {
+    if (!tb) {  /* B's rows in order, each read once from start to end (a stream the prefetchers follow) */
+        for (intptr_t p = 0; p < kc; p++) {
+            const float *s = B + (p0 + p) * ldb + j0;
+            for (intptr_t jr = 0; jr < nc; jr += NR) {
+                float *d = buf + jr * kc + p * NR;
+                for (int v = 0; v < NV; v++)
+                    _mm512_store_ps(d + 16 * v, _mm512_maskz_loadu_ps(lanes(nc - jr - 16 * v), s + jr + 16 * v));
+            }
+        }
+        return;
+    }
     for (intptr_t jr = 0; jr < nc; jr += NR) {
         intptr_t nr = nc - jr < NR ? nc - jr : NR;
         float *d = buf + jr * kc;
         for (int v = 0; v < NV; v++) {
             intptr_t jn = nr - 16 * v;
-            __mmask16 mask = lanes(jn);
-            if (!tb) {
-                for (intptr_t p = 0; p < kc; p++)
-                    _mm512_store_ps(d + p * NR + 16 * v,
-                                    _mm512_maskz_loadu_ps(mask, B + (p0 + p) * ldb + j0 + jr + 16 * v));
-                continue;
-            }
             /* op(B)[p, j] = B[j, p]: tiles of 16 of B's rows by 16 of its columns, transposed in registers */
             intptr_t p = 0;
             if (jn >= 16)
