@@ -28,6 +28,11 @@ def single_threaded_blas() -> dict:
 STUCK_SECONDS = 5.0
 
 
+def _workers(pool) -> list:
+    """The worker processes of ``pool`` (a ``ProcessPoolExecutor``; CPython keeps them in ``_processes``)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
 def _release(pool) -> None:
     """Stop every worker of ``pool`` (a ``ProcessPoolExecutor``) so that the executor's thread ends and the pool
     breaks: its jobs in flight then come back as lost.  A worker stopped (or killed) while it was sending its
@@ -35,7 +40,7 @@ def _release(pool) -> None:
     interpreter, at exit, for that thread, forever (CPython's executor keeps this end of the pipe open too, so the
     read never sees end-of-file).  With the workers gone, closing this end ends that read; and a job half written
     to a worker that died no longer holds up the executor's shutdown."""
-    workers = list((getattr(pool, "_processes", None) or {}).values())
+    workers = _workers(pool)
     for p in workers:
         p.terminate()
     for p in workers:
@@ -101,7 +106,7 @@ class LocalPool:
         """Whether a worker of the pool has been dead for :data:`STUCK_SECONDS` without the pool breaking: the
         executor's thread then waits for the rest of a result that worker was sending when it died."""
         try:
-            workers = list((getattr(self.pool, "_processes", None) or {}).values())
+            workers = _workers(self.pool)
         except RuntimeError:  # the executor's thread changed its table of workers meanwhile: look again next time
             return False
         if self.pool is None or getattr(self.pool, "_broken", False) or all(p.exitcode is None for p in workers):
