@@ -63,8 +63,8 @@ class Composer:
         self.args: dict = {}  # glue name -> value, or a callable giving the value at each run
         self.copies: list = []  # (array, transposed working copy)
         self.widths = [int(np.prod(model.input_shape[1:]))] + [int(np.prod(la.output_shape)) for la in model.layers]
-        if self.split:
-            self.arg("T", _threads)
+        if self.split:  # a count fixed here, whatever threads run it (``pace.py``): the numbers follow it alone
+            self.arg("T", self.threads)
         self.optimizer = OptimizerCode(self)
         self.blocks = [BLOCKS[type(layer)](layer, i, self) for i, layer in enumerate(model.layers)]
         self.blocks[-1].fused = model.fused_output
@@ -967,12 +967,6 @@ def sum_of_rows(src, out, row, weight=None):
         with src.block():
             src(f"{out}[j] {'=' if first else '+='} {scale}dv[j]")
     src.depth -= 1
-
-
-def _threads():
-    """The threads the compiled path's parallel loops run on now (``fast.numerics`` sets them)."""
-    import numba
-    return numba.get_num_threads()
 
 
 def servable(model):

@@ -8,11 +8,18 @@ layers' buffers and generators), so callbacks between chunks see and may change 
 """
 from __future__ import annotations
 
+import time
+import weakref
+
+import numba
 import numpy as np
 
 from ..losses import SparseCategoricalCrossentropy
-from . import compiler
+from . import compiler, pace
 from .compose import Composer
+
+#: model -> {(batch size, threads): Pace}
+_PACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class CompiledModel:
@@ -75,7 +82,9 @@ class CompiledModel:
     def run(self, x, y, order, callbacks):
         """Train one epoch on the samples in ``order``; return its logs.  Progress (``callbacks.on_progress``)
         follows the rule of ``callbacks.progress_every`` and ``callbacks.progress_steps``, as on the
-        reference path: the epoch runs in chunks that end where progress is due."""
+        reference path: the epoch runs in chunks that end where progress is due.  A step on several threads
+        runs in shorter chunks still, each on the thread count its :class:`pace.Pace` chooses (the numbers are
+        the same on any count)."""
         opt, n = self.model.optimizer, len(order)
         x, y = self._data(x, y)
         self._loss_args(n)
@@ -85,34 +94,68 @@ class CompiledModel:
         hits = np.zeros(max(1, len(self.model.compiled_metrics)))
         loss_sum = 0.0
         primed = None  # after a chunk that ran the next sample through the first layer: what that relied on
-        for start, stop in zip([0, *ends[:-1]], ends):
-            part = order[start:stop]
-            steps = -(-len(part) // self.batch_size)
-            sched = opt.schedule
-            lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64)
-                   if sched is not None else np.array([opt.learning_rate], dtype=np.float64))
-            for array, working in self.composer.copies:  # kernels trained transposed: in
-                working[...] = array.T
-            ahead = self.composer.args.get("ahead")
-            if ahead is not None:
-                ahead[0] = primed is not None and all(np.array_equal(a, b) for a, b in zip(self._primed(), primed))
-                ahead[1] = order[stop] if stop < n else -1
-            primed = None
-            try:
-                value, done = self._call(self.module.train, "the training step for this model",
-                                         x, y, part, self.batch_size, lrs, opt.iterations, hits)
-            finally:
-                for array, working in self.composer.copies:  # and back: callbacks see the live weights
-                    array[...] = working.T
-            if ahead is not None and stop < n:
-                primed = [a.copy() for a in self._primed()]
-            opt.iterations += int(done)
-            loss_sum += value
-            if every is not None and (stop < n or (progress_steps and opt.iterations % progress_steps == 0)):
-                callbacks.on_progress(stop, self._logs(loss_sum, hits, stop))
-            if self.model.stop_training:
-                break
+        paced = self._pace()
+        full = numba.get_num_threads() if paced is not None else 1
+        try:
+            for start, stop in zip([0, *ends[:-1]], ends):
+                at = start
+                while at < stop:
+                    end = stop
+                    if full > 1:
+                        end = min(stop, at + self.batch_size * paced.steps(-(-(stop - at) // self.batch_size)))
+                        numba.set_num_threads(full if paced.now > 1 else 1)
+                    started = time.perf_counter()
+                    value, done, primed = self._chunk(x, y, order, at, end, primed, hits)
+                    if full > 1:
+                        paced.record(done, time.perf_counter() - started)
+                    opt.iterations += done
+                    loss_sum += value
+                    at = end
+                if every is not None and (stop < n or (progress_steps and opt.iterations % progress_steps == 0)):
+                    callbacks.on_progress(stop, self._logs(loss_sum, hits, stop))
+                if self.model.stop_training:
+                    break
+        finally:
+            if full > 1:
+                numba.set_num_threads(full)
         return self._logs(loss_sum, hits, n)
+
+    def _chunk(self, x, y, order, start, stop, primed, hits):
+        """Train the steps of the samples ``order[start:stop]``; return their loss sum, the steps taken and, when
+        the chunk ran the next sample through the first layer, what that relied on (``_primed``)."""
+        opt, n = self.model.optimizer, len(order)
+        part = order[start:stop]
+        steps = -(-len(part) // self.batch_size)
+        sched = opt.schedule
+        lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64)
+               if sched is not None else np.array([opt.learning_rate], dtype=np.float64))
+        for array, working in self.composer.copies:  # kernels trained transposed: in
+            working[...] = array.T
+        ahead = self.composer.args.get("ahead")
+        if ahead is not None:
+            ahead[0] = primed is not None and all(np.array_equal(a, b) for a, b in zip(self._primed(), primed))
+            ahead[1] = order[stop] if stop < n else -1
+        try:
+            value, done = self._call(self.module.train, "the training step for this model",
+                                     x, y, part, self.batch_size, lrs, opt.iterations, hits)
+        finally:
+            for array, working in self.composer.copies:  # and back: callbacks see the live weights
+                array[...] = working.T
+        primed = [a.copy() for a in self._primed()] if ahead is not None and stop < n else None
+        return value, int(done), primed
+
+    def _pace(self):
+        """The :class:`pace.Pace` of this model and batch size (kept across fits: what it measured of the machine
+        holds for the next fit), or None where the step runs on one thread or has a count of parts that follows
+        the threads."""
+        c = self.composer
+        if not ((c.split or c.parallel) and pace.paces(c.threads)) or numba.get_num_threads() < 2:
+            return None
+        try:
+            kept = _PACES.setdefault(self.model, {})
+        except TypeError:  # a model that cannot be weakly referenced: a pace for this fit
+            return pace.Pace(c.threads)
+        return kept.setdefault((self.batch_size, c.threads), pace.Pace(c.threads))
 
     def _logs(self, loss_sum, hits, seen):
         logs = {"loss": float(loss_sum) / seen}
