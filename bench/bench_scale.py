@@ -45,14 +45,18 @@ Per cell the output also gives tweaknet's ratio to the best peer round by round 
 the trial's peak resident set (VmHWM, reset through /proc/self/clear_refs after the warm-up) during the
 timed epochs, minus the baseline; the peak during the warm-up is in the JSON (tweaknet compiles in a child
 process, ``tweaknet.fast.compiler``, which the trial lets go after the warm-up: its memory is in neither).
+``--busy N``: N processes spin, each pinned to one of the last N cores, during every cell's timed epochs: a
+machine where other work takes cores (a browser, a build, another run), for every contender alike.
 
     python bench/bench_scale.py                                        # the whole grid (long: an hour or more)
     python bench/bench_scale.py --widths 1024,2048 --batches 256,512   # some cells
     python bench/bench_scale.py --quick --widths 25,256 --batches 1,64 --repeats 1   # a smoke run
+    python bench/bench_scale.py --widths 512,1024 --batches 8,256 --busy 1           # one core taken by other work
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -375,8 +379,8 @@ def run_cell(cell, contenders, args, cores) -> dict:
     if args.sequential:
         trials = {}
         for who in contenders:
-            t = Trial(who, cell, args, cores)
-            trials[who] = t.result()
+            with busy(args.busy, cores):
+                trials[who] = Trial(who, cell, args, cores).result()
         return {w: r for w, r in trials.items() if r is not None}
     trials = {}
     for who in contenders:
@@ -386,12 +390,31 @@ def run_cell(cell, contenders, args, cores) -> dict:
         else:
             t.result()             # prints why
     order = list(trials)
-    for k in range(args.repeats):
-        for who in order[k % len(order):] + order[:k % len(order)] if order else []:
-            time.sleep(args.pause)  # the last epoch's BLAS and OpenMP threads stop spinning on the cores first
-            trials[who].epoch()
+    with busy(args.busy, cores):
+        for k in range(args.repeats):
+            for who in order[k % len(order):] + order[:k % len(order)] if order else []:
+                time.sleep(args.pause)  # the last epoch's BLAS and OpenMP threads stop spinning on the cores first
+                trials[who].epoch()
     results = {who: t.result() for who, t in trials.items()}
     return {w: r for w, r in results.items() if r is not None}
+
+
+@contextlib.contextmanager
+def busy(count, cores):
+    """``count`` processes that each keep one core busy (the last ``count`` of ``cores``), while the block runs: a
+    machine where other work takes cores from training (``--busy``)."""
+    spinners = []
+    try:
+        for core in cores[::-1][:count]:
+            p = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            if hasattr(os, "sched_setaffinity"):
+                os.sched_setaffinity(p.pid, {core})
+            spinners.append(p)
+        yield
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
 
 
 def per_epoch(r) -> float:
@@ -518,6 +541,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pause", type=float, default=0.5,
                     help="seconds between interleaved epochs (0.5): after an epoch, OpenBLAS's and OpenMP's threads "
                          "spin on the cores for up to a few tenths of a second, which would slow the next contender's")
+    ap.add_argument("--busy", type=int, default=0, metavar="N",
+                    help="N processes keep N cores busy during every cell's timed epochs: a loaded machine (0)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write all measurements here")
     ap.add_argument("--markdown", help="write the Markdown tables here")
@@ -554,6 +579,12 @@ def main(argv=None) -> int:
     was = ", ".join(f"{k}={os.environ[k]}" for k in UNSET if os.environ.get(k))
     print(f"unset for every trial: {', '.join(UNSET)} (OpenBLAS picks its own kernels; "
           f"{'here they were ' + was if was else 'neither was set here'})")
+    if not 0 <= args.busy <= len(cores):
+        ap.error(f"--busy must be between 0 and {len(cores)} (the cores this process may use)")
+    if args.busy:
+        print(f"busy: {args.busy} process(es) spinning, each pinned to one of cores {cores[::-1][:args.busy]}, during "
+              f"every cell's timed epochs (a loaded machine; warm-ups and compiles run before them, but with "
+              f"--sequential during each whole trial)")
     if "jax" in contenders and info["jax"] is None:
         print("jax is not installed (pip install 'tweaknet[bench]'): no JAX column")
         contenders.remove("jax")
@@ -581,7 +612,7 @@ def main(argv=None) -> int:
                 parts.append(f"tweaknet / GEMM limit: {sm['of_limit']:.2f}")
             print("  -> " + "; ".join(parts), flush=True)
     finish(markdown(cells, results, args.threads), args, load_start, t_start, {
-        "machine": info, "command": command, "threads": args.threads,
+        "machine": info, "command": command, "threads": args.threads, "busy": args.busy,
         "cells": {c.key: {"label": c.label, "batch": c.batch, "flops_per_sample": c.flops_per_sample(),
                           "results": results.get(c.key, {}), **summary(results.get(c.key, {}))} for c in cells}})
     return 0
