@@ -95,18 +95,18 @@ class CompiledModel:
         loss_sum = 0.0
         primed = None  # after a chunk that ran the next sample through the first layer: what that relied on
         paced = self._pace()
-        full = numba.get_num_threads() if paced is not None else 1
+        full = numba.get_num_threads()
         try:
             for start, stop in zip([0, *ends[:-1]], ends):
                 at = start
                 while at < stop:
                     end = stop
-                    if full > 1:
+                    if paced is not None:
                         end = min(stop, at + self.batch_size * paced.steps(-(-(stop - at) // self.batch_size)))
                         numba.set_num_threads(full if paced.now > 1 else 1)
                     started = time.perf_counter()
                     value, done, primed = self._chunk(x, y, order, at, end, primed, hits)
-                    if full > 1:
+                    if paced is not None:
                         paced.record(done, time.perf_counter() - started)
                     opt.iterations += done
                     loss_sum += value
@@ -116,8 +116,7 @@ class CompiledModel:
                 if self.model.stop_training:
                     break
         finally:
-            if full > 1:
-                numba.set_num_threads(full)
+            numba.set_num_threads(full)
         return self._logs(loss_sum, hits, n)
 
     def _chunk(self, x, y, order, start, stop, primed, hits):
@@ -146,8 +145,8 @@ class CompiledModel:
 
     def _pace(self):
         """The :class:`pace.Pace` of this model and batch size (kept across fits: what it measured of the machine
-        holds for the next fit), or None where the step runs on one thread or has a count of parts that follows
-        the threads."""
+        holds for the next fit), or None where the step runs on one thread, or on BLAS's threads (whose count would
+        change the numbers)."""
         c = self.composer
         if not ((c.split or c.parallel) and pace.paces(c.threads)) or numba.get_num_threads() < 2:
             return None
