@@ -98,19 +98,8 @@ class CompiledModel:
         full = numba.get_num_threads()
         try:
             for start, stop in zip([0, *ends[:-1]], ends):
-                at = start
-                while at < stop:
-                    end = stop
-                    if paced is not None:
-                        end = min(stop, at + self.batch_size * paced.steps(-(-(stop - at) // self.batch_size)))
-                        numba.set_num_threads(full if paced.now > 1 else 1)
-                    started = time.perf_counter()
-                    value, done, primed = self._chunk(x, y, order, at, end, primed, hits)
-                    if paced is not None:
-                        paced.record(done, time.perf_counter() - started)
-                    opt.iterations += done
-                    loss_sum += value
-                    at = end
+                value, primed = self._segment(x, y, order, start, stop, primed, hits, paced, full)
+                loss_sum += value
                 if every is not None and (stop < n or (progress_steps and opt.iterations % progress_steps == 0)):
                     callbacks.on_progress(stop, self._logs(loss_sum, hits, stop))
                 if self.model.stop_training:
@@ -119,29 +108,44 @@ class CompiledModel:
             numba.set_num_threads(full)
         return self._logs(loss_sum, hits, n)
 
-    def _chunk(self, x, y, order, start, stop, primed, hits):
-        """Train the steps of the samples ``order[start:stop]``; return their loss sum, the steps taken and, when
-        the chunk ran the next sample through the first layer, what that relied on (``_primed``)."""
-        opt, n = self.model.optimizer, len(order)
-        part = order[start:stop]
-        steps = -(-len(part) // self.batch_size)
-        sched = opt.schedule
-        lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64)
-               if sched is not None else np.array([opt.learning_rate], dtype=np.float64))
+    def _segment(self, x, y, order, start, stop, primed, hits, paced, full):
+        """Train the steps of the samples ``order[start:stop]`` (from one progress point to the next), in chunks
+        of the lengths and thread counts that ``paced`` chooses (one chunk without it); return their loss sum
+        and, when the last chunk ran the next sample through the first layer, what that relied on
+        (``_primed``).  Between the chunks of a segment nothing outside the compiled code runs, so the working
+        copies stay in place and each chunk's first sample is already through the first layer."""
+        opt, n, bs = self.model.optimizer, len(order), self.batch_size
         for array, working in self.composer.copies:  # kernels trained transposed: in
             working[...] = array.T
         ahead = self.composer.args.get("ahead")
         if ahead is not None:
             ahead[0] = primed is not None and all(np.array_equal(a, b) for a, b in zip(self._primed(), primed))
-            ahead[1] = order[stop] if stop < n else -1
+        loss_sum, at = 0.0, start
         try:
-            value, done = self._call(self.module.train, "the training step for this model",
-                                     x, y, part, self.batch_size, lrs, opt.iterations, hits)
+            while at < stop:
+                end = stop
+                if paced is not None:
+                    end = min(stop, at + bs * paced.steps(-(-(stop - at) // bs)))
+                    numba.set_num_threads(full if paced.now > 1 else 1)
+                if ahead is not None:
+                    ahead[0] = ahead[0] if at == start else 1  # the chunk before ran this one's first sample
+                    ahead[1] = order[end] if end < n else -1
+                steps = -(-(end - at) // bs)
+                sched = opt.schedule
+                lrs = (np.array([sched(opt.iterations + k) for k in range(steps)], dtype=np.float64)
+                       if sched is not None else np.array([opt.learning_rate], dtype=np.float64))
+                started = time.perf_counter()
+                value, done = self._call(self.module.train, "the training step for this model",
+                                         x, y, order[at:end], bs, lrs, opt.iterations, hits)
+                if paced is not None:
+                    paced.record(int(done), time.perf_counter() - started)
+                opt.iterations += int(done)
+                loss_sum += value
+                at = end
         finally:
             for array, working in self.composer.copies:  # and back: callbacks see the live weights
                 array[...] = working.T
-        primed = [a.copy() for a in self._primed()] if ahead is not None and stop < n else None
-        return value, int(done), primed
+        return loss_sum, ([a.copy() for a in self._primed()] if ahead is not None and stop < n else None)
 
     def _pace(self):
         """The :class:`pace.Pace` of this model and batch size (kept across fits: what it measured of the machine
