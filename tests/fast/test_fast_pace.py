@@ -5,6 +5,8 @@ The policy is tested on given times (seconds per step for each count, as a loade
 the runner on the real compiled path with two threads, with a pace that switches the count at every chunk."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,14 @@ def test_pacing_is_off_with_zero_seconds_or_one_thread(monkeypatch):
     assert pace.paces(2) and not pace.paces(1)
     monkeypatch.setattr(pace, "SECONDS", 0.0)
     assert not pace.paces(2)
+
+
+@pytest.mark.parametrize("text", ["fast", "-1", "nan", "inf", ""])
+def test_a_bad_pace_setting_names_the_variable_and_the_values_it_takes(text):
+    with pytest.raises(ValueError, match=r"TWEAKNET_PACE_SECONDS must be a number of seconds, 0 or more.*" +
+                       re.escape(repr(text))):
+        pace._seconds(text)
+    assert pace._seconds("0") == 0.0 and pace._seconds("0.5") == 0.5
 
 
 # -- the runner ---------------------------------------------------------------------------------------------------

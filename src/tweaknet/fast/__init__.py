@@ -93,9 +93,10 @@ def threads_for(model=None, batch_size=1) -> int:
     """Threads for training or evaluating ``model`` at ``batch_size``: every core this process may use
     (:func:`cores`) when a step's matrix products reach :data:`PARALLEL_MACS` multiply-adds (BLAS shares
     them), when the step runs on the compiled path's own threads (:func:`splits_step`) or, at batch 1, when the
-    model has :data:`PARALLEL_PARAMS` weights (the compiled path's own parallel loops); else one.  ``TWEAKNET_THREADS`` forces a count.
-    A step on the path's own threads is cut into parts for that count; the runner may run a chunk of its steps on one
-    thread when the others are slowed by other work on the machine (``pace.py``; ``TWEAKNET_PACE_SECONDS=0``: never)."""
+    model has :data:`PARALLEL_PARAMS` weights (the compiled path's own parallel loops); else one.
+    ``TWEAKNET_THREADS`` forces a count.  A step on the path's own threads is cut into parts for that count (so its
+    numbers do not depend on the cores that run it); the runner may run a chunk of its steps on one thread when
+    other work on the machine slows the others (``pace.py``; ``TWEAKNET_PACE_SECONDS=0``: never)."""
     forced = _count("TWEAKNET_THREADS")
     if forced:
         return forced

@@ -11,18 +11,31 @@ is composed (``T``, or the fixed chunks at batch 1), and a loop of ``T`` parts o
 the other.  So the runner may run each chunk of an epoch on all the step's threads or on one, and :class:`Pace`
 chooses, from the seconds per step that each count took: all threads while they are fast; one thread for a short
 probe chunk once at the start and again whenever all threads become :data:`SLOWER` times slower than their
-fastest chunk (or than their speed when one thread last lost); one thread while it is the faster, with a probe of all threads after a wait that doubles each time
-the probe loses (at most :data:`PATIENCE` chunks).  The figures are the runner's own measurements of whole chunks,
-so this needs no knowledge of the machine, and a quiet machine pays one short probe per model and batch size.
+fastest chunk (or than their speed when one thread last lost); one thread while it is the faster, with a probe of
+all threads after a wait that doubles each time the probe loses (at most :data:`PATIENCE` chunks).  The figures
+are the runner's own measurements of whole chunks, so this needs no knowledge of the machine, and a quiet machine
+pays one short probe per model and batch size.
 """
 from __future__ import annotations
 
 import math
 import os
 
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(f"TWEAKNET_PACE_SECONDS must be a number of seconds, 0 or more (0 keeps every chunk on "
+                         f"every thread; unset: 0.2), not {text!r}")
+    return value
+
+
 #: Seconds a chunk aims at (the runner's chunks end where progress is due anyway; this cuts them further).  0 turns
 #: pacing off: every chunk runs on all the step's threads.
-SECONDS = float(os.environ.get("TWEAKNET_PACE_SECONDS", "0.2"))
+SECONDS = _seconds(os.environ.get("TWEAKNET_PACE_SECONDS", "0.2"))
 #: Steps of the first chunk of a model, before any time per step is known.
 FIRST = 4
 #: All threads this much slower per step than their fastest chunk: probe one thread.
