@@ -557,6 +557,8 @@ def main(argv=None) -> int:
     contenders = pick(ap, args.contenders, CONTENDERS)
     if not 1 <= args.threads <= len(cores):
         ap.error(f"--threads must be between 1 and {len(cores)} (the cores this process may use)")
+    if not 0 <= args.busy <= len(cores):
+        ap.error(f"--busy must be between 0 and {len(cores)} (the cores this process may use)")
     bad = [c for c in args.confs if c not in (1, 2, 3, 4, 5)]
     if bad:
         ap.error(f"unknown configuration(s) {bad}; choose from 1-5")
@@ -579,8 +581,6 @@ def main(argv=None) -> int:
     was = ", ".join(f"{k}={os.environ[k]}" for k in UNSET if os.environ.get(k))
     print(f"unset for every trial: {', '.join(UNSET)} (OpenBLAS picks its own kernels; "
           f"{'here they were ' + was if was else 'neither was set here'})")
-    if not 0 <= args.busy <= len(cores):
-        ap.error(f"--busy must be between 0 and {len(cores)} (the cores this process may use)")
     if args.busy:
         print(f"busy: {args.busy} process(es) spinning, each pinned to one of cores {cores[::-1][:args.busy]}, during "
               f"every cell's timed epochs (a loaded machine; warm-ups and compiles run before them, but with "

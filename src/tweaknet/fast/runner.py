@@ -128,7 +128,6 @@ class CompiledModel:
                     end = min(stop, at + bs * paced.steps(-(-(stop - at) // bs)))
                     numba.set_num_threads(full if paced.now > 1 else 1)
                 if ahead is not None:
-                    ahead[0] = ahead[0] if at == start else 1  # the chunk before ran this one's first sample
                     ahead[1] = order[end] if end < n else -1
                 steps = -(-(end - at) // bs)
                 sched = opt.schedule
@@ -142,6 +141,8 @@ class CompiledModel:
                 opt.iterations += int(done)
                 loss_sum += value
                 at = end
+                if ahead is not None:
+                    ahead[0] = 1  # this chunk ran the next one's first sample through the first layer
         finally:
             for array, working in self.composer.copies:  # and back: callbacks see the live weights
                 array[...] = working.T
